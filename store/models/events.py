@@ -1,0 +1,114 @@
+"""Grid events (网格事件 / 12345 / 数字城管 cases), their transition log and the daily rollup."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.models.base import Base, RegionKeyed, UTCDateTime, utcnow
+
+
+class Event(RegionKeyed, Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_events_source_source_id"),
+        Index("ix_events_status_deadline", "status", "stage_deadline"),
+        Index("ix_events_district_reported", "district_code", "reported_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # 网格员 / 12345 / 巡查 / 视频 / 传感器
+    source: Mapped[str] = mapped_column(String(20), index=True)
+    source_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(10), default="事件")  # 事件 / 部件
+    category: Mapped[str] = mapped_column(String(20), index=True)  # 大类
+    subcategory: Mapped[str] = mapped_column(String(40))  # 小类
+    priority: Mapped[str] = mapped_column(String(10), default="normal")  # urgent / normal
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(200))
+    lon: Mapped[float] = mapped_column(Float)  # WGS-84
+    lat: Mapped[float] = mapped_column(Float)
+    # Personal data: masked for roles without the right (auth.masking).
+    reporter_name: Mapped[str | None] = mapped_column(String(50))
+    reporter_phone: Mapped[str | None] = mapped_column(String(20))
+    reporter_id_no: Mapped[str | None] = mapped_column(String(20))
+
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    department_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    reporter_user: Mapped[str | None] = mapped_column(String(50), index=True)
+
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Deadline of the stage the case is in now, and the fixed deadlines used by the evaluation.
+    stage_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatch_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handle_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    close_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatched_on_time: Mapped[bool | None] = mapped_column()
+    handled_on_time: Mapped[bool | None] = mapped_column()
+    closed_on_time: Mapped[bool | None] = mapped_column()
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction: Mapped[int | None] = mapped_column(Integer)  # 12345: 1..5, 4-5 = 满意
+    hang_reason: Mapped[str | None] = mapped_column(Text)
+    photos: Mapped[list | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class EventTransition(Base):
+    __tablename__ = "event_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(50))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    department_code: Mapped[str | None] = mapped_column(String(40))
+    attachments: Mapped[list | None] = mapped_column(JSON)
+
+
+class EventDailyRollup(Base):
+    """Flow counts per day × grid × category × source, kept current on every write.
+
+    Each counter counts the milestone on the day it happened (reported on day D, closed on day D...),
+    so any period's figure is a SUM over days, and any level's figure a GROUP BY on an ancestor code.
+    """
+
+    __tablename__ = "event_daily_rollup"
+    __table_args__ = (
+        UniqueConstraint("day", "grid_code", "category", "source", name="uq_event_daily_rollup_key"),
+        Index("ix_event_daily_rollup_district_day", "district_code", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)  # local (Asia/Shanghai) calendar day
+    city_code: Mapped[str] = mapped_column(String(6))
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    street_code: Mapped[str | None] = mapped_column(String(9), index=True)
+    community_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    reported: Mapped[int] = mapped_column(Integer, default=0)
+    registered: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    reworked: Mapped[int] = mapped_column(Integer, default=0)
+    handle_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    rated: Mapped[int] = mapped_column(Integer, default=0)

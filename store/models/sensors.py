@@ -1,0 +1,111 @@
+"""Sensors, their readings, hourly rollup, latest state, quarantine and alerts."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.models.base import Base, RegionKeyed, UTCDateTime, utcnow
+
+
+class Sensor(RegionKeyed, Base):
+    __tablename__ = "sensors"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)  # air / water / noise / hydro / iot
+    name: Mapped[str] = mapped_column(String(100))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    # Kind-specific settings: water target class and body type, noise zone, warning levels, iot metric...
+    params: Mapped[dict | None] = mapped_column(JSON)
+    expected_interval_s: Mapped[int] = mapped_column(Integer, default=3600)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class SensorReading(Base):
+    __tablename__ = "sensor_readings"
+    __table_args__ = (UniqueConstraint("sensor_id", "ts", "metric", name="uq_sensor_readings_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    metric: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float] = mapped_column(Float)
+
+
+class SensorHourly(RegionKeyed, Base):
+    """Hourly means per sensor and metric, kept current on ingest (the indicator engine reads this)."""
+
+    __tablename__ = "sensor_hourly"
+    __table_args__ = (
+        UniqueConstraint("sensor_id", "hour", "metric", name="uq_sensor_hourly_key"),
+        Index("ix_sensor_hourly_metric_hour", "metric", "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    metric: Mapped[str] = mapped_column(String(20))
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    vmin: Mapped[float | None] = mapped_column(Float)
+    vmax: Mapped[float | None] = mapped_column(Float)
+
+
+class SensorDaily(RegionKeyed, Base):
+    """Daily assessed figures per sensor (e.g. daily AQI with its edition), computed from hourly data."""
+
+    __tablename__ = "sensor_daily"
+    __table_args__ = (UniqueConstraint("sensor_id", "day", "metric", name="uq_sensor_daily_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    day: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # local midnight, stored in UTC
+    metric: Mapped[str] = mapped_column(String(20))  # e.g. AQI, PM2.5, water_class_rank, noise_day
+    value: Mapped[float | None] = mapped_column(Float)
+    edition: Mapped[str | None] = mapped_column(String(10))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class SensorLatest(Base):
+    __tablename__ = "sensor_latest"
+
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    value: Mapped[float] = mapped_column(Float)
+
+
+class QuarantinedReading(Base):
+    """Input the ingester could not accept, kept with the reason (never dropped silently)."""
+
+    __tablename__ = "quarantined_readings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # mqtt / csv
+    topic: Mapped[str | None] = mapped_column(String(200))
+    sensor_id: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class Alert(RegionKeyed, Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_rule_sensor_status", "rule_id", "sensor_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(60))
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), index=True)
+    severity: Mapped[str] = mapped_column(String(10))  # 一般 / 较重 / 严重
+    status: Mapped[str] = mapped_column(String(10), index=True)  # open / closed
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    incident_id: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,97 @@
+"""Shared fixtures: a fresh database per test on SQLite, and on PostgreSQL for parity tests.
+
+Backends: `db_engine` is parametrised over sqlite and postgres. PostgreSQL tests skip when the server
+is unreachable, unless REQUIRE_POSTGRES=1 (as in CI), where they fail instead.
+Each test process creates its own PostgreSQL database, so parallel runs never share state.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from store.db import dispose_engines, get_engine, session_scope
+from store.models import Base
+from tests.support.tiny_city import tiny_city_regions
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_PG_DB = f"cityops_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+def _require(flag: str) -> bool:
+    return os.environ.get(flag) == "1"
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """URL of a PostgreSQL database private to this test process (created once, dropped at the end)."""
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{_PG_DB}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server
+        if _require("REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL required but unavailable: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{_PG_DB}"
+    yield url
+    dispose_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{_PG_DB}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _fresh_sqlite(tmp_path) -> str:  # noqa: ANN001
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+def _reset_pg(url: str) -> None:
+    engine = get_engine(url)
+    Base.metadata.drop_all(engine)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_engine(request, tmp_path):
+    """An empty schema on each backend."""
+    if request.param == "sqlite":
+        url = _fresh_sqlite(tmp_path)
+    else:
+        url = request.getfixturevalue("pg_url")
+        _reset_pg(url)
+    engine = get_engine(url)
+    Base.metadata.create_all(engine)
+    yield engine
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    engine = get_engine(_fresh_sqlite(tmp_path))
+    Base.metadata.create_all(engine)
+    yield engine
+
+
+@pytest.fixture
+def pg_engine(pg_url):
+    _reset_pg(pg_url)
+    engine = get_engine(pg_url)
+    Base.metadata.create_all(engine)
+    yield engine
+
+
+def _with_tiny_city(engine):  # noqa: ANN001
+    with session_scope(engine) as s:
+        s.add_all(tiny_city_regions())
+    return engine
+
+
+@pytest.fixture
+def city_engine(db_engine):
+    """Both backends, with the tiny city's regions loaded."""
+    return _with_tiny_city(db_engine)
+
+
+@pytest.fixture
+def sqlite_city_engine(sqlite_engine):
+    return _with_tiny_city(sqlite_engine)
