@@ -1,0 +1,30 @@
+"""Entry point: sign-in gate, then the pages the signed-in role may use, plus shared chrome.
+
+Only the pages a role may use are registered with st.navigation, so a page that is not in the
+menu cannot be opened by URL either.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+import settings
+from auth.roles import pages_for
+from ui import chrome, login
+from ui.session import current_viewer
+
+st.set_page_config(page_title=settings.get_settings()["app"]["title"], page_icon=":material/hub:", layout="wide")
+
+viewer = current_viewer() or login.resolve_viewer()
+if viewer is None:
+    st.navigation([st.Page(login.render, title="登录", icon=":material/login:", url_path="login")],
+                  position="hidden").run()
+    st.stop()
+
+specs = pages_for(viewer.role)
+pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=viewer.role in p.default_for)
+         for p in specs]
+wall_mode = st.query_params.get("wall") == "1"
+nav = st.navigation(pages, position="hidden" if wall_mode else "sidebar")
+if not wall_mode:
+    chrome.sidebar(viewer)
+nav.run()

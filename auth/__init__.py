@@ -1,0 +1,1 @@
+"""Users, roles, password hashing, sessions, masking of personal data and the audit log."""
