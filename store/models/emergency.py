@@ -24,6 +24,9 @@ class Resource(RegionKeyed, Base):
     capacity: Mapped[int | None] = mapped_column(Integer)  # shelters: persons
     occupancy: Mapped[int | None] = mapped_column(Integer)
     equipment: Mapped[dict | None] = mapped_column(JSON)
+    # Shelters: usable area; capacity = area / [emergency].shelter_m2_per_person when not given.
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(200))
     contact: Mapped[str | None] = mapped_column(String(50))
     phone: Mapped[str | None] = mapped_column(String(20))
     incident_id: Mapped[int | None] = mapped_column(Integer, index=True)
@@ -49,6 +52,12 @@ class InventoryItem(Base):
 
 class Incident(RegionKeyed, Base):
     __tablename__ = "incidents"
+    # One alert / one grid event opens at most one incident, even when two commanders click at once
+    # (NULLs do not collide on either backend).
+    __table_args__ = (
+        UniqueConstraint("source_event_id", name="uq_incidents_source_event_id"),
+        UniqueConstraint("source_alert_id", name="uq_incidents_source_alert_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     type: Mapped[str] = mapped_column(String(20), index=True)  # 内涝 / 火灾 / 危化品泄漏 / 地质灾害 / 台风 / 公共卫生
@@ -74,9 +83,13 @@ class Dispatch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id"), index=True)
+    # Stock reservations point at the exact inventory row; units leave these three empty.
+    inventory_id: Mapped[int | None] = mapped_column(ForeignKey("inventory.id"), index=True)
     item: Mapped[str | None] = mapped_column(String(40))  # stock item, None for a unit
+    unit: Mapped[str | None] = mapped_column(String(10))
     quantity: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active / released
+    used: Mapped[int | None] = mapped_column(Integer)  # stock consumed, set on release
+    status: Mapped[str] = mapped_column(String(20), default="active", index=True)  # active / released
     distance_km: Mapped[float | None] = mapped_column(Float)
     eta_minutes: Mapped[float | None] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(50))
@@ -91,4 +104,5 @@ class IncidentLog(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(20), default="note")  # note / open / level / dispatch / status / release / close
     message: Mapped[str] = mapped_column(Text)
