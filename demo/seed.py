@@ -23,6 +23,7 @@ from store.schema import migrate
 # Order matters: regions before anything located in them; users and departments before events.
 GENERATORS: tuple[tuple[str, str], ...] = (
     ("geo.demo_city", "行政区划与网格"),
+    ("auth.demo", "演示账号"),
 )
 
 
@@ -31,9 +32,11 @@ class AlreadySeeded(Exception):
 
 
 def anchor_datetime(until: date | None = None) -> datetime:
-    """The generated history ends at the end of `until` (local date; default today)."""
+    """The generated history ends at the end of local date `until`, or at the current hour when no date
+    is given (never in the future: a dashboard must not show tomorrow's events)."""
     tz = ZoneInfo(settings.get_settings()["app"]["timezone"])
-    until = until or datetime.now(tz).date()
+    if until is None:
+        return datetime.now(tz).replace(minute=0, second=0, microsecond=0)
     return datetime.combine(until + timedelta(days=1), dtime(0), tzinfo=tz) - timedelta(seconds=1)
 
 

@@ -48,7 +48,8 @@ def cmd_seed_demo(args) -> int:  # noqa: ANN001
         return 1
     size = ""
     if engine.dialect.name == "sqlite" and engine.url.database:
-        size = f"，数据库 {os.path.getsize(engine.url.database) / 1e6:.1f} MB"
+        files = [engine.url.database + suffix for suffix in ("", "-wal")]
+        size = f"，数据库 {sum(os.path.getsize(f) for f in files if os.path.exists(f)) / 1e6:.1f} MB"
     print(f"完成：用时 {summary['seconds']} 秒{size}")
     return 0
 

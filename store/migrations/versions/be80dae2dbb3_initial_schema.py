@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: b1a8904c1571
+Revision ID: be80dae2dbb3
 Revises: 
-Create Date: 2026-11-25 17:55:37.780035
+Create Date: 2026-11-25 18:10:12.579491
 """
 from alembic import op
 import sqlalchemy as sa
 import store.models.base
 
 
-revision = 'b1a8904c1571'
+revision = 'be80dae2dbb3'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -34,6 +34,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_log_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_log_actor'), ['actor'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
+
+    op.create_table('auth_sessions',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('username', sa.String(length=50), nullable=False),
+    sa.Column('method', sa.String(length=10), nullable=False),
+    sa.Column('created_at', store.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', store.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', store.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('client', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=200), nullable=True),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_auth_sessions'))
+    )
+    with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_auth_sessions_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_auth_sessions_username'), ['username'], unique=False)
 
     op.create_table('departments',
     sa.Column('code', sa.String(length=40), nullable=False),
@@ -102,7 +118,9 @@ def upgrade() -> None:
     sa.Column('dispatched_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('handled_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closed_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('rejected_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('stage_deadline', store.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('stage_warn_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('dispatch_deadline', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('handle_deadline', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('close_deadline', store.models.base.UTCDateTime(timezone=True), nullable=True),
@@ -129,6 +147,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_events_city_code'), ['city_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_community_code'), ['community_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_department_code'), ['department_code'], unique=False)
+        batch_op.create_index('ix_events_department_status', ['department_code', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_district_code'), ['district_code'], unique=False)
         batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_grid_code'), ['grid_code'], unique=False)
@@ -157,6 +176,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_external_values_period'), ['period'], unique=False)
         batch_op.create_index(batch_op.f('ix_external_values_region_code'), ['region_code'], unique=False)
 
+    op.create_table('ingest_status',
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('started_at', store.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', store.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('connected', sa.Boolean(), nullable=False),
+    sa.Column('counters', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_ingest_status'))
+    )
     op.create_table('login_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('client', sa.String(length=64), nullable=False),
@@ -220,6 +247,8 @@ def upgrade() -> None:
     sa.Column('capacity', sa.Integer(), nullable=True),
     sa.Column('occupancy', sa.Integer(), nullable=True),
     sa.Column('equipment', sa.JSON(), nullable=True),
+    sa.Column('area_m2', sa.Float(), nullable=True),
+    sa.Column('address', sa.String(length=200), nullable=True),
     sa.Column('contact', sa.String(length=50), nullable=True),
     sa.Column('phone', sa.String(length=20), nullable=True),
     sa.Column('incident_id', sa.Integer(), nullable=True),
@@ -241,6 +270,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_resources_kind'), ['kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_resources_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_resources_street_code'), ['street_code'], unique=False)
+
+    op.create_table('sensor_area_daily',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('region_code', sa.String(length=15), nullable=False),
+    sa.Column('level', sa.String(length=10), nullable=False),
+    sa.Column('city_code', sa.String(length=6), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('day', store.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('metric', sa.String(length=20), nullable=False),
+    sa.Column('value', sa.Float(), nullable=True),
+    sa.Column('edition', sa.String(length=10), nullable=True),
+    sa.Column('stations', sa.Integer(), nullable=False),
+    sa.Column('detail', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sensor_area_daily')),
+    sa.UniqueConstraint('region_code', 'day', 'metric', name='uq_sensor_area_daily_key')
+    )
+    with op.batch_alter_table('sensor_area_daily', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sensor_area_daily_city_code'), ['city_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sensor_area_daily_day'), ['day'], unique=False)
+        batch_op.create_index('ix_sensor_area_daily_metric_day', ['metric', 'day'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sensor_area_daily_region_code'), ['region_code'], unique=False)
 
     op.create_table('sensors',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -280,6 +330,7 @@ def upgrade() -> None:
     sa.Column('locked_until', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', store.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_login_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('password_changed_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
@@ -295,6 +346,12 @@ def upgrade() -> None:
     sa.Column('value', sa.Float(), nullable=True),
     sa.Column('event_id', sa.Integer(), nullable=True),
     sa.Column('incident_id', sa.Integer(), nullable=True),
+    sa.Column('open_key', sa.String(length=120), nullable=True),
+    sa.Column('rule_name', sa.String(length=100), nullable=True),
+    sa.Column('last_breach_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('close_message', sa.Text(), nullable=True),
+    sa.Column('proposal', sa.JSON(), nullable=True),
+    sa.Column('proposal_status', sa.String(length=12), nullable=True),
     sa.Column('city_code', sa.String(length=6), nullable=False),
     sa.Column('district_code', sa.String(length=6), nullable=True),
     sa.Column('street_code', sa.String(length=9), nullable=True),
@@ -302,7 +359,8 @@ def upgrade() -> None:
     sa.Column('grid_code', sa.String(length=15), nullable=True),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_alerts_event_id_events')),
     sa.ForeignKeyConstraint(['sensor_id'], ['sensors.id'], name=op.f('fk_alerts_sensor_id_sensors'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
+    sa.UniqueConstraint('open_key', name=op.f('uq_alerts_open_key'))
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_alerts_city_code'), ['city_code'], unique=False)
@@ -310,6 +368,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_alerts_district_code'), ['district_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_grid_code'), ['grid_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_opened_at'), ['opened_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_alerts_proposal_status'), ['proposal_status'], unique=False)
         batch_op.create_index('ix_alerts_rule_sensor_status', ['rule_id', 'sensor_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_sensor_id'), ['sensor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_status'), ['status'], unique=False)
@@ -327,6 +386,7 @@ def upgrade() -> None:
     sa.Column('comment', sa.Text(), nullable=False),
     sa.Column('department_code', sa.String(length=40), nullable=True),
     sa.Column('attachments', sa.JSON(), nullable=True),
+    sa.Column('detail', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_event_transitions_event_id_events'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_event_transitions'))
     )
@@ -386,6 +446,7 @@ def upgrade() -> None:
     sa.Column('total', sa.Float(), nullable=False),
     sa.Column('vmin', sa.Float(), nullable=True),
     sa.Column('vmax', sa.Float(), nullable=True),
+    sa.Column('etotal', sa.Float(), nullable=True),
     sa.Column('city_code', sa.String(length=6), nullable=False),
     sa.Column('district_code', sa.String(length=6), nullable=True),
     sa.Column('street_code', sa.String(length=9), nullable=True),
@@ -447,7 +508,9 @@ def upgrade() -> None:
     sa.Column('grid_code', sa.String(length=15), nullable=True),
     sa.ForeignKeyConstraint(['source_alert_id'], ['alerts.id'], name=op.f('fk_incidents_source_alert_id_alerts')),
     sa.ForeignKeyConstraint(['source_event_id'], ['events.id'], name=op.f('fk_incidents_source_event_id_events')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_incidents'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_incidents')),
+    sa.UniqueConstraint('source_alert_id', name='uq_incidents_source_alert_id'),
+    sa.UniqueConstraint('source_event_id', name='uq_incidents_source_event_id')
     )
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_incidents_city_code'), ['city_code'], unique=False)
@@ -463,8 +526,11 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('incident_id', sa.Integer(), nullable=False),
     sa.Column('resource_id', sa.String(length=40), nullable=False),
+    sa.Column('inventory_id', sa.Integer(), nullable=True),
     sa.Column('item', sa.String(length=40), nullable=True),
+    sa.Column('unit', sa.String(length=10), nullable=True),
     sa.Column('quantity', sa.Integer(), nullable=True),
+    sa.Column('used', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('distance_km', sa.Float(), nullable=True),
     sa.Column('eta_minutes', sa.Float(), nullable=True),
@@ -472,18 +538,22 @@ def upgrade() -> None:
     sa.Column('created_at', store.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('released_at', store.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_dispatches_incident_id_incidents'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['inventory_id'], ['inventory.id'], name=op.f('fk_dispatches_inventory_id_inventory')),
     sa.ForeignKeyConstraint(['resource_id'], ['resources.id'], name=op.f('fk_dispatches_resource_id_resources')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dispatches'))
     )
     with op.batch_alter_table('dispatches', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_dispatches_incident_id'), ['incident_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_dispatches_inventory_id'), ['inventory_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_dispatches_resource_id'), ['resource_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_dispatches_status'), ['status'], unique=False)
 
     op.create_table('incident_log',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('incident_id', sa.Integer(), nullable=False),
     sa.Column('at', store.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=50), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_incident_log_incident_id_incidents'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_incident_log'))
@@ -501,7 +571,9 @@ def downgrade() -> None:
 
     op.drop_table('incident_log')
     with op.batch_alter_table('dispatches', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dispatches_status'))
         batch_op.drop_index(batch_op.f('ix_dispatches_resource_id'))
+        batch_op.drop_index(batch_op.f('ix_dispatches_inventory_id'))
         batch_op.drop_index(batch_op.f('ix_dispatches_incident_id'))
 
     op.drop_table('dispatches')
@@ -554,6 +626,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_alerts_status'))
         batch_op.drop_index(batch_op.f('ix_alerts_sensor_id'))
         batch_op.drop_index('ix_alerts_rule_sensor_status')
+        batch_op.drop_index(batch_op.f('ix_alerts_proposal_status'))
         batch_op.drop_index(batch_op.f('ix_alerts_opened_at'))
         batch_op.drop_index(batch_op.f('ix_alerts_grid_code'))
         batch_op.drop_index(batch_op.f('ix_alerts_district_code'))
@@ -571,6 +644,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sensors_city_code'))
 
     op.drop_table('sensors')
+    with op.batch_alter_table('sensor_area_daily', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sensor_area_daily_region_code'))
+        batch_op.drop_index('ix_sensor_area_daily_metric_day')
+        batch_op.drop_index(batch_op.f('ix_sensor_area_daily_day'))
+        batch_op.drop_index(batch_op.f('ix_sensor_area_daily_city_code'))
+
+    op.drop_table('sensor_area_daily')
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_resources_street_code'))
         batch_op.drop_index(batch_op.f('ix_resources_status'))
@@ -598,6 +678,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_login_attempts_at'))
 
     op.drop_table('login_attempts')
+    op.drop_table('ingest_status')
     with op.batch_alter_table('external_values', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_external_values_region_code'))
         batch_op.drop_index(batch_op.f('ix_external_values_period'))
@@ -615,6 +696,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_grid_code'))
         batch_op.drop_index('ix_events_district_reported')
         batch_op.drop_index(batch_op.f('ix_events_district_code'))
+        batch_op.drop_index('ix_events_department_status')
         batch_op.drop_index(batch_op.f('ix_events_department_code'))
         batch_op.drop_index(batch_op.f('ix_events_community_code'))
         batch_op.drop_index(batch_op.f('ix_events_city_code'))
@@ -633,6 +715,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_departments_region_code'))
 
     op.drop_table('departments')
+    with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_auth_sessions_username'))
+        batch_op.drop_index(batch_op.f('ix_auth_sessions_expires_at'))
+
+    op.drop_table('auth_sessions')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))
         batch_op.drop_index(batch_op.f('ix_audit_log_actor'))
