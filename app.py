@@ -10,11 +10,12 @@ import streamlit as st
 import settings
 from auth.roles import pages_for
 from ui import chrome, login
-from ui.session import current_viewer
 
 st.set_page_config(page_title=settings.get_settings()["app"]["title"], page_icon=":material/hub:", layout="wide")
 
-viewer = current_viewer() or login.resolve_viewer()
+# Resolved on every rerun (not cached in session_state): idle expiry, logout and deactivation
+# must take effect on the next interaction.
+viewer = login.resolve_viewer()
 if viewer is None:
     st.navigation([st.Page(login.render, title="登录", icon=":material/login:", url_path="login")],
                   position="hidden").run()

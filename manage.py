@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = (
     "store.cli",      # migrate, seed-demo, info
     "geo.cli",        # import-boundaries, locate, export-boundaries
+    "auth.cli",       # create-user, set-password, deactivate-user, unlock-user, list-users
 )
 
 

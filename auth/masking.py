@@ -19,9 +19,6 @@ PERSONAL_FIELDS: dict[str, str] = {
     "reporter_id_no": "id",
     "contact_name": "name",
     "contact_phone": "phone",
-    "name_of_person": "name",
-    "phone": "phone",
-    "mobile": "phone",
     "id_no": "id",
     "id_number": "id",
     # Chinese column headers used in exports and tables.

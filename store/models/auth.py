@@ -1,4 +1,4 @@
-"""Users, login attempts and the append-only audit log."""
+"""Users, login sessions, login attempts and the append-only audit log."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,6 +25,25 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuthSession(Base):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so a copy
+    of this table cannot be replayed. Server-side rows let logout, deactivation and password resets
+    end a session at once, and hold the idle timer (the cookie cannot be re-issued from a rerun)."""
+
+    __tablename__ = "auth_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(50), index=True)
+    method: Mapped[str] = mapped_column(String(10), default="local")  # local / oidc
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # absolute limit
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    client: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
 
 
 class LoginAttempt(Base):

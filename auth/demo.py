@@ -1,0 +1,68 @@
+"""Demo accounts: one per role, all with the documented demo password (README lists them).
+
+Zones are read from the regions the geo generator made, so the accounts follow the city in config:
+the city itself, 茂南区 (440902, or the first district if the city has none with that code) and the
+first grid of that district (lowest code, so the choice is deterministic).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import settings
+from auth.service import create_user
+from store.models import Region
+
+DEMO_PASSWORD = "Demo@2026!"
+DEMO_DISTRICT = "440902"          # 茂南区
+DEMO_DEPARTMENT = "CGJ"           # 市城市管理和综合执法局 (code shared with the events generator)
+ACTOR = "demo-seed"
+
+
+def _district(session: Session, city: str) -> str:
+    if session.get(Region, DEMO_DISTRICT) is not None:
+        return DEMO_DISTRICT
+    code = session.execute(
+        select(Region.code).where(Region.level == "district", Region.city_code == city).order_by(Region.code).limit(1)
+    ).scalar_one_or_none()
+    if code is None:
+        raise RuntimeError("演示账号需要行政区划：请先运行 geo.demo_city 生成器")
+    return code
+
+
+def _first_grid(session: Session, district: str) -> str:
+    code = session.execute(
+        select(Region.code).where(Region.level == "grid", Region.code.startswith(district, autoescape=True))
+        .order_by(Region.code).limit(1)
+    ).scalar_one_or_none()
+    if code is None:
+        raise RuntimeError(f"区县 {district} 下没有网格，无法创建网格员演示账号")
+    return code
+
+
+def demo_users(session: Session) -> list[dict]:
+    """The demo accounts for the regions in this database (username, name, role, zone, department)."""
+    city = settings.get_settings()["city"]["code"]
+    district = _district(session, city)
+    grid = _first_grid(session, district)
+    return [
+        {"username": "zhiban", "display_name": "值班员·陈晓", "role": "duty_officer", "zone_code": city},
+        {"username": "lingdao", "display_name": "市领导·王建国", "role": "leader", "zone_code": city},
+        {"username": "maonan_lingdao", "display_name": "区领导·李卫东", "role": "leader", "zone_code": district},
+        {"username": "chengguan", "display_name": "城管局·张志强", "role": "department", "zone_code": city,
+         "department_code": DEMO_DEPARTMENT},
+        {"username": "wangge", "display_name": "网格员·刘芳", "role": "grid_officer", "zone_code": grid},
+        {"username": "admin", "display_name": "系统管理员", "role": "admin", "zone_code": city},
+    ]
+
+
+def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN001 - seed.py protocol
+    """Create the demo accounts. `rng`/`scale` are unused: the accounts are fixed, whatever the scale."""
+    made = []
+    for spec in demo_users(session):
+        create_user(session, spec["username"], spec["display_name"], spec["role"], spec["zone_code"],
+                    spec.get("department_code"), password=DEMO_PASSWORD, actor=ACTOR)
+        made.append(f"{spec['username']}@{spec['zone_code']}")
+    return {"users": len(made), "accounts": made, "password": DEMO_PASSWORD}
