@@ -95,3 +95,37 @@ def city_engine(db_engine):
 @pytest.fixture
 def sqlite_city_engine(sqlite_engine):
     return _with_tiny_city(sqlite_engine)
+
+
+@pytest.fixture(scope="session")
+def demo_db_url(tmp_path_factory):
+    """A SQLite database with the whole demo city (demo scale), built once per test session."""
+    from datetime import date
+
+    from demo.seed import seed_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    url = f"sqlite:///{path}"
+    seed_demo(get_engine(url), "demo", seed=7, until=date(2026, 11, 20), log=lambda *_: None)
+    return url
+
+
+@pytest.fixture
+def use_database(monkeypatch):
+    """Point the app (settings, engines, Streamlit caches) at a given database URL for one test."""
+    import settings
+    import streamlit as st
+
+    def _use(url: str) -> None:
+        monkeypatch.setenv("DATABASE_URL", url)
+        settings.reload_settings()
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+    yield _use
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings.reload_settings()
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -1,0 +1,91 @@
+"""Real-browser fixtures: the app served by `streamlit run server.py` on a demo database, driven by
+Debian's Chromium through Playwright. Screenshots go to tests/artifacts/ (git-ignored)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support.live_server import LiveServer
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+@pytest.fixture(scope="session")
+def chromium_path():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium required (REQUIRE_BROWSER=1) but not installed: apt-get install chromium")
+        pytest.skip("Chromium not installed")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def live_app(demo_db_url):
+    server = LiveServer(demo_db_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync", "--disable-quic", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
+        ])
+        yield b
+        b.close()
+
+
+class RequestLog:
+    """Every request the page makes; `external` are those to any host but the app's own."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def __call__(self, request) -> None:  # noqa: ANN001
+        self.urls.append(request.url)
+
+    @property
+    def external(self) -> list[str]:
+        from urllib.parse import urlsplit
+
+        out = []
+        for url in self.urls:
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob", "about", "chrome-extension"):
+                continue
+            if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+                out.append(url)
+        return out
+
+
+def login(page, base_url: str, username: str, password: str = "Demo@2026!") -> None:  # noqa: ANN001
+    page.goto(base_url + "/")
+    page.wait_for_selector("input[name=username]", timeout=60_000)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_selector("[data-testid=stSidebar], [data-testid=stMain]", timeout=60_000)
+
+
+def wait_idle(page, timeout: int = 60_000) -> None:  # noqa: ANN001
+    """Wait until Streamlit has finished running the script (no 'running' status widget)."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=timeout)
+    page.wait_for_timeout(800)
+
+
+def shot(page, name: str) -> Path:  # noqa: ANN001
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
