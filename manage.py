@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "store.cli",      # migrate, seed-demo, info
     "geo.cli",        # import-boundaries, locate, export-boundaries
     "auth.cli",       # create-user, set-password, deactivate-user, unlock-user, list-users
+    "emergency.cli",  # import-resources, import-inventory, emergency-coverage
 )
 
 

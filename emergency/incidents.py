@@ -66,13 +66,10 @@ def open_incident(session: Session, *, incident_type: str, level: str, lon: floa
     inc.set_region(codes)
     session.add(inc)
     try:
-        with session.begin_nested():
-            session.flush()
+        session.flush()
     except IntegrityError:
-        # The UNIQUE source columns lost a race: someone opened this alert/event a moment ago.
-        existing = session.scalar(select(Incident.id).where(
-            (Incident.source_alert_id == source_alert_id) if source_alert_id else (Incident.source_event_id == source_event_id)))
-        raise AlreadyOpened(f"该{'预警' if source_alert_id else '事件'}已开设应急事件 #{existing}", existing) from None
+        # Last line of defence (callers lock the source row first): the UNIQUE source columns.
+        raise AlreadyOpened(f"该{'预警' if source_alert_id else '网格事件'}已开设应急事件", None) from None
     origin = ("预警 #%d" % source_alert_id) if source_alert_id else ("网格事件 #%d" % source_event_id) if source_event_id else "地图选点"
     _log(session, inc.id, actor, "open", f"开设{incident_type}{catalog.LEVEL_NAMES[level]}事件（来源：{origin}）", now)
     audit.record(session, actor, "emergency_open", object_type="incident", object_id=inc.id,
@@ -86,7 +83,10 @@ def open_from_alert(session: Session, alert_id: int, actor: Viewer, *, incident_
     """Open the incident a sensor alert proposes (`Alert.proposal`, written by sensors/). The commander
     may override type and level. Marks the proposal accepted and links the alert to the incident."""
     require_command(actor)
-    alert = session.get(Alert, alert_id)
+    # Lock the alert row (PostgreSQL; SQLite writers are serialised already), so that of two commanders
+    # opening the same alert at once the second waits and then sees the first one's incident.
+    alert = session.scalars(select(Alert).where(Alert.id == alert_id).with_for_update()
+                            .execution_options(populate_existing=True)).one_or_none()
     if alert is None:
         raise ValueError(f"预警 #{alert_id} 不存在")
     ensure_visible(actor, alert)
@@ -117,7 +117,8 @@ def open_from_event(session: Session, event_id: int, actor: Viewer, *, incident_
                     title: str | None = None, locator=None) -> Incident:  # noqa: ANN001
     """Escalate a grid event (网格事件) into an emergency incident at the event's location."""
     require_command(actor)
-    event = session.get(Event, event_id)
+    event = session.scalars(select(Event).where(Event.id == event_id).with_for_update()
+                            .execution_options(populate_existing=True)).one_or_none()
     if event is None:
         raise ValueError(f"网格事件 #{event_id} 不存在")
     ensure_visible(actor, event)
