@@ -53,6 +53,9 @@ class SensorHourly(RegionKeyed, Base):
     total: Mapped[float] = mapped_column(Float, default=0.0)
     vmin: Mapped[float | None] = mapped_column(Float)
     vmax: Mapped[float | None] = mapped_column(Float)
+    # Decibel metrics only (noise Leq): sum of 10^(L/10), so the hourly Leq is the energy mean
+    # 10·log10(etotal / n); an arithmetic mean of decibels would understate loud periods.
+    etotal: Mapped[float | None] = mapped_column(Float)
 
 
 class SensorDaily(RegionKeyed, Base):
@@ -109,3 +112,50 @@ class Alert(RegionKeyed, Base):
     value: Mapped[float | None] = mapped_column(Float)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
     incident_id: Mapped[int | None] = mapped_column(Integer)
+    # "<rule_id>|<sensor_id>" while open, NULL once closed: a UNIQUE column that makes "one open alert
+    # per sensor and rule" hold even with two ingesters racing (NULLs never collide on either backend).
+    open_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    rule_name: Mapped[str | None] = mapped_column(String(100))
+    last_breach_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    close_message: Mapped[str | None] = mapped_column(Text)
+    # Severe alerts propose an emergency incident; the emergency module reads these and decides.
+    # proposal = {"incident_type": "大气污染", "level": "IV", "title": ..., "lon": .., "lat": ..,
+    #             "reason": ..., "rule_id": ..., "sensor_id": ...}; proposal_status = proposed / accepted /
+    # dismissed (the emergency module sets accepted + incident_id, or dismissed).
+    proposal: Mapped[dict | None] = mapped_column(JSON)
+    proposal_status: Mapped[str | None] = mapped_column(String(12), index=True)
+
+
+class SensorAreaDaily(Base):
+    """Daily assessed figures per district and city: the area's hourly concentrations are the mean of
+    its stations' hourly means, then assessed like one station (HJ 663 城市点位平均). Kept current on ingest."""
+
+    __tablename__ = "sensor_area_daily"
+    __table_args__ = (
+        UniqueConstraint("region_code", "day", "metric", name="uq_sensor_area_daily_key"),
+        Index("ix_sensor_area_daily_metric_day", "metric", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(15), index=True)
+    level: Mapped[str] = mapped_column(String(10))  # city / district
+    city_code: Mapped[str] = mapped_column(String(6), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    day: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # local midnight, stored in UTC
+    metric: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float | None] = mapped_column(Float)
+    edition: Mapped[str | None] = mapped_column(String(10))
+    stations: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class IngestStatus(Base):
+    """Counters of a running ingester (one row per client id), updated with every batch, for the status display."""
+
+    __tablename__ = "ingest_status"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    connected: Mapped[bool] = mapped_column(default=False)
+    counters: Mapped[dict | None] = mapped_column(JSON)

@@ -1,0 +1,273 @@
+"""Live ingestion from MQTT (`python manage.py ingest-mqtt`).
+
+Guarantees:
+- Subscription: QoS 1 on `city/<city_code>/sensors/+/readings`, MQTT v5 with clean_start=False and a
+  session expiry ([sensors].mqtt_session_expiry_s): the broker keeps our subscription and queues
+  QoS-1 messages while we are away (across a broker restart too, when the broker persists sessions).
+- At-least-once, stored exactly once: paho's manual_ack is on; a message is acknowledged (PUBACK)
+  only after the transaction holding its readings — or its quarantine row — has committed. If we die
+  or the connection drops before that, the broker redelivers it, and the (sensor, ts, metric) unique
+  key with INSERT … ON CONFLICT DO NOTHING turns the redelivery into a counted duplicate.
+- Batches: written every [mqtt].batch_size messages or [mqtt].batch_seconds, whichever comes first;
+  the broker may have up to [sensors].mqtt_receive_maximum unacknowledged messages in flight to us
+  (MQTT v5 Receive Maximum), which must be at least the batch size or batches never fill.
+- Bad input never stops the loop: malformed payloads, unknown sensors, out-of-range values, naive or
+  far-future timestamps are counted by reason, logged and kept in quarantined_readings (and acked).
+  A database error leaves the batch unacknowledged and retries it after a pause.
+- Reconnects by itself (paho's loop, backoff up to [sensors].mqtt_reconnect_max_s).
+- After each batch, alert rules are evaluated for the sensors that changed (separate transaction, so a
+  failing rule can never block ingestion); counters go to ingest_status for the status display.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import Engine
+
+import settings
+from sensors.ingest import ingest, payload_text, quarantine
+from sensors.payload import parse_message
+from sensors.registry import SensorIndex, load_index
+from store.db import session_scope
+from store.models.sensors import IngestStatus
+
+log = logging.getLogger("sensors.mqtt")
+
+
+@dataclass
+class Message:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+def topic_for(city_code: str, template: str | None = None) -> str:
+    template = template or settings.get_settings()["mqtt"]["topic"]
+    return template.format(city_code=city_code)
+
+
+class Ingester:
+    def __init__(self, engine: Engine, *, host: str | None = None, port: int | None = None,
+                 client_id: str | None = None, city_code: str | None = None, batch_size: int | None = None,
+                 batch_seconds: float | None = None, evaluate_alerts: bool = True) -> None:
+        cfg = settings.get_settings()
+        mq, sc = cfg["mqtt"], cfg.get("sensors", {})
+        self.engine = engine
+        self.host = host or mq["host"]
+        self.port = int(port or mq["port"])
+        self.client_id = client_id or mq["client_id"]
+        self.city_code = city_code or cfg["city"]["code"]
+        self.topic = topic_for(self.city_code, mq.get("topic"))
+        self.qos = int(mq.get("qos", 1))
+        self.batch_size = int(batch_size or mq.get("batch_size", 200))
+        self.batch_seconds = float(batch_seconds or mq.get("batch_seconds", 1.0))
+        self.session_expiry = int(sc.get("mqtt_session_expiry_s", 604800))
+        self.receive_maximum = max(int(sc.get("mqtt_receive_maximum", 1000)), self.batch_size)
+        self.reconnect_max = int(sc.get("mqtt_reconnect_max_s", 10))
+        self.future_tolerance = float(sc.get("future_tolerance_s", 300))
+        self.evaluate_alerts = evaluate_alerts
+        self.counters: Counter = Counter()
+        self.connected = False
+        self.started_at = datetime.now(timezone.utc)
+        self._queue: deque[Message] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._index: SensorIndex | None = None
+        self._index_loaded = 0.0
+        self._client: mqtt.Client | None = None
+        self._last_status = 0.0
+        self._pending: Counter = Counter()
+
+    # -- paho callbacks (network thread) ----------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.warning("MQTT 连接被拒绝：%s", reason_code)
+            return
+        self.connected = True
+        self.counters["connects"] += 1
+        log.info("已连接 MQTT %s:%s（会话保留=%s），订阅 %s", self.host, self.port,
+                 getattr(flags, "session_present", None), self.topic)
+        client.subscribe(self.topic, qos=self.qos)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if self.connected:
+            self.counters["disconnects"] += 1
+        self.connected = False
+        if not self._stop.is_set():
+            log.warning("MQTT 连接断开（%s），将自动重连", reason_code)
+
+    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        with self._lock:
+            self._queue.append(Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(timezone.utc)))
+            self.counters["received"] += 1
+            full = len(self._queue) >= self.batch_size
+        if full:
+            self._wake.set()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+                             manual_ack=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=self.reconnect_max)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry
+        props.ReceiveMaximum = min(self.receive_maximum, 65535)
+        client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+        return client
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run(self, max_seconds: float | None = None) -> None:
+        """Consume until stop() (or max_seconds). Never returns because of bad input."""
+        self._client = self._make_client()
+        self._client.loop_start()
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        try:
+            while not self._stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self._wake.wait(timeout=self.batch_seconds)
+                self._wake.clear()
+                self.flush()
+                if time.monotonic() - self._last_status > 10:
+                    self._write_status_safely()
+            self.flush()
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self.connected = False
+            self._write_status_safely()
+
+    # -- batches ----------------------------------------------------------------------------------
+    def _take(self) -> list[Message]:
+        with self._lock:
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.batch_size))]
+        return batch
+
+    def _requeue(self, batch: list[Message]) -> None:
+        with self._lock:
+            self._queue.extendleft(reversed(batch))
+
+    def index(self, force: bool = False) -> SensorIndex:
+        """The sensor registry, reloaded at most every 30 s when needed (newly imported sensors)."""
+        if self._index is None or (force and time.monotonic() - self._index_loaded > 30):
+            with session_scope(self.engine, readonly=True) as s:
+                self._index = load_index(s)
+            self._index_loaded = time.monotonic()
+        return self._index
+
+    def flush(self) -> int:
+        """Process queued messages in batches. Returns messages committed."""
+        done = 0
+        while True:
+            batch = self._take()
+            if not batch:
+                return done
+            if not self._process(batch):
+                self._requeue(batch)
+                time.sleep(min(self.batch_seconds, 2.0))
+                return done
+            done += len(batch)
+
+    def _process(self, batch: list[Message]) -> bool:
+        now = datetime.now(timezone.utc)
+        try:
+            index = self.index()
+            parsed = [parse_message(m.topic, m.payload, index, now, self.future_tolerance) for m in batch]
+            if any(rej.code == "unknown_sensor" for p in parsed for _, rej in p.rejections):
+                fresh = self.index(force=True)
+                if fresh is not index:
+                    index = fresh
+                    parsed = [parse_message(m.topic, m.payload, index, now, self.future_tolerance) for m in batch]
+            readings = [r for p in parsed for r in p.readings]
+            bad = [(m.topic, sid, rej, payload_text(m.payload)) for m, p in zip(batch, parsed) for sid, rej in p.rejections]
+            with session_scope(self.engine) as session:
+                result = ingest(session, readings, index)
+                quarantine(session, "mqtt", bad, now)
+                self._count(result, bad, len(batch))
+                self._write_status(session)
+        except Exception:  # noqa: BLE001 - a database outage must not kill the ingester
+            self._uncount_pending()
+            self.counters["db_errors"] += 1
+            log.exception("写入批次失败（%d 条消息未确认，稍后重试）", len(batch))
+            return False
+        self._pending = Counter()
+        for m in batch:
+            if m.qos > 0 and self._client is not None:
+                self._client.ack(m.mid, m.qos)
+        for rej_sid, rej in ((sid, rej) for p in parsed for sid, rej in p.rejections):
+            log.info("隔离：%s %s", rej_sid or "-", rej.message)
+        if self.evaluate_alerts and result.stored:
+            self._alerts(result.touched_hours, index)
+        return True
+
+    def _count(self, result, bad, messages: int) -> None:  # noqa: ANN001
+        pending = Counter({"messages_committed": messages, "stored": result.stored,
+                           "duplicates": result.duplicates, "quarantined": len(bad)})
+        for _, _, rej, _ in bad:
+            pending[f"quarantined.{rej.code}"] += 1
+        pending["batches"] += 1
+        self.counters.update(pending)
+        self._pending = pending
+        self.counters["last_batch_ts"] = int(time.time())
+
+    def _uncount_pending(self) -> None:
+        """The transaction rolled back after _count: take its numbers back out."""
+        if self._pending:
+            self.counters.subtract(self._pending)
+            self._pending = Counter()
+
+    def _alerts(self, touched_hours: dict, index: SensorIndex) -> None:
+        try:
+            from sensors.alerts import evaluate_sensors
+
+            with session_scope(self.engine) as session:
+                opened, closed = evaluate_sensors(session, set(touched_hours), index, datetime.now(timezone.utc))
+            self.counters["alerts_opened"] += opened
+            self.counters["alerts_closed"] += closed
+        except Exception:  # noqa: BLE001 - a broken rule or case intake must not stop ingestion
+            self.counters["alert_errors"] += 1
+            log.exception("告警规则评估失败")
+
+    # -- status -----------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        out = {k: int(v) for k, v in self.counters.items()}
+        out["connected"] = self.connected
+        with self._lock:
+            out["queued"] = len(self._queue)
+        return out
+
+    def _write_status(self, session) -> None:  # noqa: ANN001
+        row = session.get(IngestStatus, self.client_id)
+        if row is None:
+            row = IngestStatus(name=self.client_id, started_at=self.started_at)
+            session.add(row)
+        row.started_at = self.started_at
+        row.updated_at = datetime.now(timezone.utc)
+        row.connected = self.connected
+        row.counters = {k: int(v) for k, v in self.counters.items()}
+        self._last_status = time.monotonic()
+
+    def _write_status_safely(self) -> None:
+        try:
+            with session_scope(self.engine) as session:
+                self._write_status(session)
+        except Exception:  # noqa: BLE001
+            log.exception("写入采集状态失败")
