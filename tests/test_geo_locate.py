@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box, mapping
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from geo import crs
 from geo.boundaries import import_boundaries
@@ -125,6 +125,28 @@ def test_get_locator_caches_and_follows_imports(city_engine):
         s.execute(delete(Region).where(Region.code == "440902001001002"))
         bump_boundary_version(s)
     assert get_locator(city_engine, "440900").locate(110.05, 21.55)["grid"] == "440902001001003"
+
+
+def test_get_locator_inside_a_write_transaction(sqlite_city_engine):
+    """A write session's bind is an options copy carrying BEGIN IMMEDIATE: get_locator must neither
+    wait on the lock that session holds nor miss the cache because the engine object differs."""
+    clear_locator_cache()
+    base = get_locator(sqlite_city_engine, "440900")
+    with session_scope(sqlite_city_engine) as s:
+        s.execute(select(Region.code).limit(1))  # the write transaction (and its lock) is now open
+        assert get_locator(s.get_bind(), "440900") is base
+        assert get_locator(s, "440900") is base
+
+
+def test_get_locator_through_a_session_sees_its_own_writes(sqlite_city_engine):
+    clear_locator_cache()
+    with session_scope(sqlite_city_engine) as s:
+        s.execute(delete(Region).where(Region.level == "grid"))
+        bump_boundary_version(s)
+        assert get_locator(s, "440900").locate(110.1, 21.9)["grid"] is None
+        s.rollback()
+    # The rolled-back version never became current: the next caller gets the full city again.
+    assert get_locator(sqlite_city_engine, "440900").locate(110.1, 21.9)["grid"] == "440902001001001"
 
 
 def test_empty_city_locates_nothing(db_engine):
