@@ -1,0 +1,192 @@
+"""Widgets of the overview page. Data comes from the situation read models and the indicator engine,
+cached for the refresh interval (a figure on a leader's screen is at most that old)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import settings
+from geo import layers as L
+from situation import kpis
+from situation.briefing import Tile, briefing_html, svg_map
+from situation.events_map import event_map
+from situation.regions_map import scope_shapes
+from situation.urgent import urgent_items
+from store.db import session_scope
+from store.period import Period, local_tz
+from store.scope import Viewer
+from ui.chrome import demo_loaded
+from ui.context import set_region
+from ui.data import app_engine
+
+TTL = int(settings.get_settings()["app"]["refresh_seconds"])
+LAYERS = {"regions": "区域指标", "events": "网格事件", "sensors": "监测站点", "resources": "应急资源",
+          "incidents": "突发事件"}
+STATUS_ICON = {"green": "🟢", "yellow": "🟡", "red": "🔴", None: "⚪"}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- pickers ------------------------------------------------------------------------------------------
+def indicator_picker(code: str) -> str:
+    options = kpis.map_indicators(code)
+    wanted = st.query_params.get("indicator")
+    if wanted not in options:
+        if wanted:
+            st.warning(f"指标 {wanted} 不存在或不适用于当前层级，已改用默认指标")
+        wanted = next(iter(options))
+    picked = st.selectbox("地图指标", options=list(options), index=list(options).index(wanted),
+                          format_func=lambda i: options[i], key="indicator-picker")
+    if picked != st.query_params.get("indicator"):
+        st.query_params["indicator"] = picked
+    return picked
+
+
+def layer_picker() -> list[str]:
+    return st.pills("图层", options=list(LAYERS), format_func=LAYERS.get, selection_mode="multi",
+                    default=["regions", "events", "incidents"], key="layer-picker") or []
+
+
+# -- cached data --------------------------------------------------------------------------------------
+@st.cache_data(ttl=3600, show_spinner=False)
+def _shapes(viewer: Viewer, code: str):  # noqa: ANN202
+    with session_scope(app_engine(), readonly=True) as s:
+        return scope_shapes(s, viewer, code)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _events(viewer: Viewer, code: str, period_key: str):  # noqa: ANN202
+    with session_scope(app_engine(), readonly=True) as s:
+        return event_map(s, viewer, code, Period.parse(period_key), _now())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _urgent(viewer: Viewer, code: str):  # noqa: ANN202
+    with session_scope(app_engine(), readonly=True) as s:
+        return urgent_items(s, viewer, code, _now())
+
+
+# -- map ----------------------------------------------------------------------------------------------
+def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, layers: list[str]) -> tuple:
+    shapes, own, bbox = _shapes(viewer, code)
+    deck_layers = []
+    legend = None
+    if "regions" in layers and not shapes.empty:
+        values, legend = kpis.children_values(viewer, code, period, indicator_id)
+        frame = shapes.merge(values, on="code", how="left")
+        frame["tip"] = [f"{n}\n{legend['name']}：{t}" for n, t in zip(frame["name"], frame["value_text"].fillna("无数据"))]
+        frame["status"] = frame["status"].where(frame["status"].notna(), None)
+        deck_layers.append(L.region_layer(frame))
+    if own:
+        deck_layers.append(L.outline_layer([own]))
+    if "events" in layers:
+        em = _events(viewer, code, period.key)
+        if em.mode == "points":
+            deck_layers.append(L.event_point_layer(em.frame))
+        elif not em.frame.empty:
+            deck_layers.append(L.event_heat_layer(em.frame))
+    for extra in ("sensors", "resources", "incidents"):
+        if extra in layers:
+            layer = kpis.extra_layer(extra, viewer, code)
+            if layer is not None:
+                deck_layers.append(layer)
+    return deck_layers, bbox, legend
+
+
+def situation_map(viewer: Viewer, code: str, period: Period, indicator_id: str, layers: list[str]) -> None:
+    deck_layers, bbox, legend = build_layers(viewer, code, period, indicator_id, layers)
+    event = st.pydeck_chart(L.deck(deck_layers, L.view_for_bbox(bbox)), on_select="rerun",
+                            selection_mode="single-object", key=f"overview-map-{code}", height=560)
+    picked = _picked_region(event)
+    if picked and picked != code:
+        set_region(picked)
+        st.rerun()
+    if legend:
+        st.caption(kpis.legend_text(legend))
+
+
+def _picked_region(event) -> str | None:  # noqa: ANN001
+    try:
+        objects = event.selection["objects"].get("regions") or []
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if not objects:
+        return None
+    obj = objects[0]
+    return (obj.get("properties") or {}).get("code") or obj.get("code")
+
+
+# -- side panels --------------------------------------------------------------------------------------
+def urgent_list(viewer: Viewer, code: str) -> None:
+    st.markdown("##### 重点事项")
+    items = _urgent(viewer, code)
+    if not items:
+        st.success("当前无超期案件、开放预警或突发事件")
+        return
+    with st.container(height=260):
+        for item in items[:24]:
+            icon = {"突发事件": "🚨", "预警": "⚠️", "超期案件": "⏰"}.get(item.kind, "•")
+            st.markdown(f"{icon} **{item.kind}** {item.text}")
+
+
+def ranking(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
+    values, legend = kpis.children_values(viewer, code, period, indicator_id)
+    st.markdown(f"##### 下级排名 · {legend['name']}")
+    ranked = kpis.rank(values, legend)
+    if ranked.empty:
+        st.info("当前范围没有下级区域或暂无数据")
+        return
+    st.dataframe(ranked, hide_index=True, use_container_width=True, height=260)
+
+
+def kpi_tiles(viewer: Viewer, code: str, period: Period) -> None:
+    tiles = kpis.tiles(viewer, code, period)
+    domains = list(dict.fromkeys(t.domain for t in tiles))
+    for tab, domain in zip(st.tabs(domains), domains):
+        with tab:
+            items = [t for t in tiles if t.domain == domain]
+            cols = st.columns(4)
+            for i, t in enumerate(items):
+                cols[i % 4].metric(f"{STATUS_ICON.get(t.status)} {t.name}", f"{t.value_text} {t.unit}".strip(),
+                                   t.delta_text or None, delta_color="off", border=True)
+
+
+def trend(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
+    frame, legend = kpis.trend(viewer, code, period, indicator_id)
+    st.markdown(f"##### 趋势 · {legend['name']}（近 12 个月）")
+    if frame.empty or frame["value"].isna().all():
+        st.info("暂无趋势数据")
+        return
+    fig = go.Figure(go.Scatter(x=frame["period"], y=frame["value"], mode="lines+markers", name=legend["name"]))
+    if legend.get("target") is not None:
+        fig.add_hline(y=legend["target"], line_dash="dot", annotation_text="目标")
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=legend.get("unit", ""),
+                      template="plotly_dark")
+    st.plotly_chart(fig, use_container_width=True, config={"displaylogo": False})
+
+
+# -- briefing -----------------------------------------------------------------------------------------
+def briefing_downloads(viewer: Viewer, code: str, period: Period, indicator_id: str, crumbs: list[dict]) -> None:
+    st.markdown("##### 会议材料")
+    c1, c2 = st.columns(2)
+    scope_name = " › ".join(c["name"] for c in crumbs)
+    if c1.button("生成指标工作簿（Excel）", icon=":material/table:", use_container_width=True):
+        st.session_state["briefing-xlsx"] = kpis.workbook(viewer, code, period)
+    if st.session_state.get("briefing-xlsx"):
+        c1.download_button("下载 Excel", st.session_state["briefing-xlsx"], file_name=f"指标_{code}_{period.key}.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                           use_container_width=True)
+    shapes, _, _ = _shapes(viewer, code)
+    values, legend = kpis.children_values(viewer, code, period, indicator_id)
+    html_doc = briefing_html(
+        title=f"{scope_name} 城市运行简报", scope_name=scope_name, period_label=period.label,
+        indicator_name=legend["name"], svg=svg_map(shapes.merge(values, on="code", how="left")),
+        tiles=kpis.tiles(viewer, code, period), issues=[f"{i.kind}：{i.text}" for i in _urgent(viewer, code)[:10]],
+        generated_at=datetime.now(local_tz()).strftime("%Y-%m-%d %H:%M"), demo=demo_loaded())
+    c2.download_button("下载一页简报（可打印 HTML）", html_doc.encode("utf-8"), file_name=f"简报_{code}_{period.key}.html",
+                       mime="text/html", icon=":material/print:", use_container_width=True)
