@@ -11,4 +11,5 @@ Modules (one job each):
 - hierarchy: scoped reads of the region tree (breadcrumb, children, picker tree)
 - demo_boundaries, partition, demo_names, demo_city: the demo city generator
 - cli: manage.py sub-commands
+- layers, basemap: pydeck layer builders and the offline basemap style
 """
