@@ -22,9 +22,12 @@ if viewer is None:
     st.stop()
 
 specs = pages_for(viewer.role)
-pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=viewer.role in p.default_for)
-         for p in specs]
-wall_mode = st.query_params.get("wall") == "1"
+# ?wall=1 turns any URL into the wall (大屏) for roles that may use it: no menu, no sidebar.
+wall_mode = st.query_params.get("wall") == "1" and any(p.url_path == "wall" for p in specs)
+if wall_mode:
+    specs = [p for p in specs if p.url_path == "wall"]
+pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path,
+                 default=wall_mode or viewer.role in p.default_for) for p in specs]
 nav = st.navigation(pages, position="hidden" if wall_mode else "sidebar")
 if not wall_mode:
     chrome.sidebar(viewer)
