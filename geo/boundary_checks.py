@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -69,7 +69,6 @@ class Candidate:
     population: int | None = None
     households: int | None = None
     declared_parent: bool = True  # False when the parent was inferred from the code
-    extra: dict = field(default_factory=dict)
 
 
 def expected_level(code: str) -> str | None:

@@ -79,7 +79,8 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's private _SubParse
     p = subparsers.add_parser("import-boundaries", help="导入行政区划边界（GeoJSON，全部成功或全部不写入）")
     p.add_argument("file", help="GeoJSON 文件（DataV GeoAtlas 格式或本系统导出格式）")
     # No argparse `choices`: an unknown system must be refused with our own Chinese message.
-    p.add_argument("--crs", required=True, help="文件坐标系：wgs84（含 cgcs2000/天地图）、gcj02（高德/腾讯/DataV）、bd09（百度）")
+    p.add_argument("--crs", required=True,
+                   help="文件坐标系：wgs84（含 cgcs2000/天地图）、gcj02（高德/腾讯/DataV）、bd09（百度）")
     p.add_argument("--encoding", default=None, help="文件不是 UTF-8 时明确指定编码，如 gbk")
     p.set_defaults(func=cmd_import_boundaries)
 
