@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "geo.cli",        # import-boundaries, locate, export-boundaries
     "auth.cli",       # create-user, set-password, deactivate-user, unlock-user, list-users
     "emergency.cli",  # import-resources, import-inventory, emergency-coverage
+    "sensors.cli",    # import-sensors, import-readings, ingest-mqtt, sensor-status, evaluate-alerts
 )
 
 

@@ -59,6 +59,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "态势总览", ":material/map:", _LEAD | {"admin"}, "overview",
              default_for=frozenset({"duty_officer", "leader", "admin"})),
     PageSpec("pages/wall.py", "指挥大屏", ":material/tv:", _LEAD, "wall"),
+    PageSpec("pages/environment.py", "生态环境", ":material/eco:", _LEAD, "environment"),
     PageSpec("pages/admin.py", "系统管理", ":material/admin_panel_settings:", frozenset({"admin"}), "admin"),
 )
 

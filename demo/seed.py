@@ -24,6 +24,7 @@ from store.schema import migrate
 GENERATORS: tuple[tuple[str, str], ...] = (
     ("geo.demo_city", "行政区划与网格"),
     ("auth.demo", "演示账号"),
+    ("sensors.demo", "监测站点与读数"),
 )
 
 
