@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "auth.cli",       # create-user, set-password, deactivate-user, unlock-user, list-users
     "emergency.cli",  # import-resources, import-inventory, emergency-coverage
     "sensors.cli",    # import-sensors, import-readings, ingest-mqtt, sensor-status, evaluate-alerts
+    "events.cli",     # import-events, event-rollup-check
 )
 
 

@@ -24,6 +24,7 @@ from store.schema import migrate
 GENERATORS: tuple[tuple[str, str], ...] = (
     ("geo.demo_city", "行政区划与网格"),
     ("auth.demo", "演示账号"),
+    ("events.demo", "网格事件与案卷流转"),
     ("sensors.demo", "监测站点与读数"),
 )
 

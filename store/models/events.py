@@ -15,6 +15,7 @@ class Event(RegionKeyed, Base):
         UniqueConstraint("source", "source_id", name="uq_events_source_source_id"),
         Index("ix_events_status_deadline", "status", "stage_deadline"),
         Index("ix_events_district_reported", "district_code", "reported_at"),
+        Index("ix_events_department_status", "department_code", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -44,8 +45,13 @@ class Event(RegionKeyed, Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 不予立案 decision time (kept apart from closed_at so 结案数 never counts rejected reports).
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Deadline of the stage the case is in now, and the fixed deadlines used by the evaluation.
     stage_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the current stage becomes "about to be overdue" ([sla_warning].fraction of its limit used),
+    # stored so that warning lists and counts are plain indexed comparisons.
+    stage_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dispatch_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     handle_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     close_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -56,7 +62,7 @@ class Event(RegionKeyed, Base):
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction: Mapped[int | None] = mapped_column(Integer)  # 12345: 1..5, 4-5 = 满意
     hang_reason: Mapped[str | None] = mapped_column(Text)
-    photos: Mapped[list | None] = mapped_column(JSON)
+    photos: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -74,7 +80,10 @@ class EventTransition(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     comment: Mapped[str] = mapped_column(Text, default="")
     department_code: Mapped[str | None] = mapped_column(String(40))
-    attachments: Mapped[list | None] = mapped_column(JSON)
+    attachments: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    # Action parameters worth keeping: requested extension hours, suggested vs chosen department and the
+    # override reason, satisfaction score...
+    detail: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
 class EventDailyRollup(Base):

@@ -1,0 +1,596 @@
+"""Demo grid events: `scale.events_per_year` cases over the 12 months before `now`, generated.
+
+Shape of the year: more cases on weekdays and in daytime (patrols follow office hours, the hotline
+peaks mid-morning and evening, video and sensors run all night), fewer over 春节; the rainy season
+(May–September, typhoons July–September) brings 道路积水, 下水道堵塞, 树木倒伏 and 路面塌陷. Each case
+runs the same workflow as the real one (events.workflow.TABLE) with durations drawn against its own
+SLA limits (events.deadlines, config [sla.*] and [workday]): most on time, some late, some 退回 and
+re-dispatched, some 延期, some 返工, a few 挂账; whatever has not happened by `now` is still open.
+
+Everything is vectorised (numpy over all cases) and bulk-inserted, because the city scale is a
+million cases: points are drawn inside grid polygons by rejection sampling (shapely.contains_xy over
+the whole batch), working-hour deadlines by the calendar's array arithmetic, routing once per
+(小类, street). The rollup is computed from the same arrays with rollup.recount_frame, the one
+definition of every counter, so it equals a recount from the stored cases.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+import settings
+from events import deadlines, demo_text, rollup, routing
+from events.catalog import get_catalog
+from events.departments import DISTRICT_BUREAUS, code_for, ensure_demo_departments
+from store.models import Department, Event, EventDailyRollup, EventTransition, Region, User
+
+SOURCES = np.array(["网格员", "12345", "巡查", "视频", "传感器"], dtype=object)
+SOURCE_WEIGHTS = np.array([0.38, 0.27, 0.18, 0.12, 0.05])
+# Relative frequency of the busiest 小类 (others weigh 1 for 事件, 0.6 for 部件).
+HOT = {
+    "暴露垃圾": 6, "占道经营": 6, "机动车乱停放": 5, "非法小广告": 5, "乱堆物堆料": 4, "店外经营": 4,
+    "积存垃圾渣土": 3, "施工扰民": 3, "社会生活噪声扰民": 3, "非机动车乱停放": 3, "道路不洁": 3,
+    "路灯": 2.5, "路面破损": 2.5, "污水井盖": 2, "雨水箅子": 2, "道路积水": 1.5, "下水道堵塞或破损": 1.5,
+    "行道树": 2, "垃圾箱": 2, "无照经营游商": 2.5, "工地扬尘": 2, "道路遗撒": 2,
+}
+RAINY = {"道路积水": 6.0, "下水道堵塞或破损": 2.5, "树木倒伏": 3.0, "路面塌陷": 2.0, "雨水箅子": 1.8,
+         "架空线缆损坏": 1.8}
+MONTH_VOLUME = [0.92, 0.72, 0.95, 1.0, 1.05, 1.1, 1.12, 1.12, 1.05, 1.0, 1.0, 0.95]  # Jan..Dec
+NIGHT_SUBS = {"露天烧烤", "社会生活噪声扰民"}
+
+_H = np.array
+HOURS = {
+    "patrol": _H([.2, .1, .1, .1, .1, .2, .5, 1.5, 4, 7, 8, 6, 2, 2, 5, 7, 7, 5, 2, 1, .6, .4, .3, .2]),
+    "hotline": _H([.3, .2, .15, .1, .1, .2, .5, 2, 5, 8, 9, 8, 5, 5, 7, 8, 8, 7, 6, 6, 6, 5, 3, 1.2]),
+    "auto": _H([1, 1, 1, 1, 1, 1.2, 1.6, 2.2, 2.5, 2.5, 2.5, 2.4, 2.2, 2.2, 2.5, 2.5, 2.5, 2.4, 2.2, 2, 1.8, 1.5, 1.2, 1]),
+    "night": _H([2, 1.2, .6, .3, .2, .2, .2, .3, .5, .6, .6, .6, .6, .6, .6, .7, .8, 1, 2, 4, 6, 7, 6, 4]),
+}
+SATISFACTION_P = np.array([0.03, 0.04, 0.09, 0.22, 0.62])  # scores 1..5 for an on-time case
+
+
+def _isnat(a: np.ndarray) -> np.ndarray:
+    return np.isnan(a)
+
+
+class _Clock:
+    """NaN-propagating deadline arithmetic over arrays: calendar hours for urgent, working hours else."""
+
+    def __init__(self, urgent: np.ndarray):
+        self.urgent = urgent
+        self.cal = deadlines.get_calendar()
+
+    def add(self, starts: np.ndarray, hours) -> np.ndarray:  # noqa: ANN001
+        hours = np.broadcast_to(np.asarray(hours, dtype=float), starts.shape)
+        out = np.full(starts.shape, np.nan)
+        ok = ~np.isnan(starts) & ~np.isnan(hours)
+        u = ok & self.urgent
+        w = ok & ~self.urgent
+        out[u] = starts[u] + hours[u] * 3600.0
+        if w.any():
+            out[w] = self.cal.add_seconds_array(starts[w], np.maximum(hours[w], 0) * 3600.0)
+        return out
+
+
+def _to_dt(a: np.ndarray) -> np.ndarray:
+    """Epoch seconds (NaN = none) → object array of tz-aware UTC datetimes / None."""
+    out = np.full(a.shape, None, dtype=object)
+    ok = ~np.isnan(a)
+    if ok.any():
+        stamps = pd.to_datetime(np.round(a[ok], 0), unit="s", utc=True)
+        out[ok] = np.array(stamps.to_pydatetime(), dtype=object)
+    return out
+
+
+def _load_grids(session: Session) -> pd.DataFrame:
+    rows = session.execute(select(Region.code, Region.city_code, Region.geometry, Region.centroid_lon,
+                                  Region.centroid_lat, Region.population).where(Region.level == "grid")
+                           .order_by(Region.code)).all()
+    if not rows:
+        raise RuntimeError("演示案件需要网格：请先运行 geo.demo_city 生成器")
+    frame = pd.DataFrame(rows, columns=["code", "city", "geometry", "lon", "lat", "population"])
+    frame = frame[frame["geometry"].notna()].reset_index(drop=True)
+    streets = dict(session.execute(select(Region.code, Region.name).where(Region.level == "street")).all())
+    frame["district"] = frame["code"].str[:6]
+    frame["street"] = frame["code"].str[:9]
+    frame["community"] = frame["code"].str[:12]
+    frame["street_name"] = frame["street"].map(streets).fillna("")
+    return frame
+
+
+def _sample_points(rng: np.random.Generator, geoms: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform points inside each case's grid polygon (rejection sampling in the bounding box)."""
+    bounds = shapely.bounds(geoms)
+    x = np.empty(len(idx))
+    y = np.empty(len(idx))
+    todo = np.arange(len(idx))
+    for _ in range(12):
+        if not todo.size:
+            break
+        b = bounds[idx[todo]]
+        x[todo] = b[:, 0] + rng.random(todo.size) * (b[:, 2] - b[:, 0])
+        y[todo] = b[:, 1] + rng.random(todo.size) * (b[:, 3] - b[:, 1])
+        inside = shapely.contains_xy(geoms[idx[todo]], x[todo], y[todo])
+        todo = todo[~inside]
+    if todo.size:  # thin slivers: fall back to a point guaranteed inside
+        pts = shapely.point_on_surface(geoms[idx[todo]])
+        x[todo], y[todo] = shapely.get_x(pts), shapely.get_y(pts)
+    return np.round(x, 6), np.round(y, 6)
+
+
+def _days(now: datetime, tz: ZoneInfo) -> tuple[list, np.ndarray]:
+    """The 365 local days before `now` and each day's relative volume (month, weekday, holidays)."""
+    cfg = deadlines.WorkdayConfig.from_settings()
+    last = now.astimezone(tz).date()
+    days = [last - timedelta(days=k) for k in range(364, -1, -1)]
+    w = []
+    for d in days:
+        f = MONTH_VOLUME[d.month - 1]
+        f *= 1.08 if cfg.is_workday(d) else (0.85 if d.weekday() == 5 else 0.75)
+        w.append(f)
+    return days, np.array(w)
+
+
+def _subcategory_probs(items, month: int) -> np.ndarray:  # noqa: ANN001
+    w = np.array([HOT.get(i.name, 1.0 if i.kind == "事件" else 0.6) for i in items])
+    rainy = 5 <= month <= 9
+    typhoon = 7 <= month <= 9
+    for k, i in enumerate(items):
+        if i.name in RAINY:
+            w[k] *= RAINY[i.name] if rainy else 0.35
+            if typhoon and i.name == "树木倒伏":
+                w[k] *= 2.0
+        if i.name == "焚烧垃圾树叶" and month in (11, 12, 1, 2):
+            w[k] *= 2.5
+        if i.name == "露天烧烤" and 6 <= month <= 9:
+            w[k] *= 2.0
+        if i.name == "工地扬尘" and month in (10, 11, 12, 1, 2, 3):
+            w[k] *= 1.6
+    return w / w.sum()
+
+
+def _actors(session: Session) -> dict:
+    """Usernames to sign generated steps with: real demo accounts where they exist (auth.demo), else
+    descriptive placeholders (the timeline shows them as they are)."""
+    users = session.execute(select(User.username, User.role, User.zone_code, User.department_code)).all()
+    by_role: dict[str, list] = {}
+    for u in users:
+        by_role.setdefault(u.role, []).append(u)
+    duty = sorted(u.username for u in by_role.get("duty_officer", [])) or ["zhiban"]
+    city = settings.get_settings()["city"]["code"]
+    leaders = sorted(u.username for u in by_role.get("leader", []) if u.zone_code == city) or ["lingdao"]
+    dept_users = {}
+    for u in sorted(by_role.get("department", []), key=lambda u: u.username):
+        dept_users.setdefault(u.department_code, u.username)
+    grid_users = sorted((u.zone_code, u.username) for u in by_role.get("grid_officer", []))
+    return {"duty": duty, "leaders": leaders, "dept": dept_users, "grid": grid_users}
+
+
+def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN001, C901 - one pipeline
+    t_start = time.perf_counter()
+    n = int(scale.events_per_year)
+    tz = ZoneInfo(settings.get_settings()["app"]["timezone"])
+    made_departments = ensure_demo_departments(session)
+    grids = _load_grids(session)
+    geoms = shapely.from_geojson(grids["geometry"].to_numpy())
+    shapely.prepare(geoms)
+    catalog = get_catalog()
+    items = list(catalog.items)
+
+    # -- when -------------------------------------------------------------------------------------------
+    days, day_w = _days(now, tz)
+    months = np.array([d.month for d in days])
+    counts = rng.multinomial(n, day_w / day_w.sum())
+    day_idx = np.repeat(np.arange(len(days)), counts)
+    month_of = months[day_idx]
+    sub_idx = np.empty(n, dtype=np.int64)
+    for m in range(1, 13):
+        sel = np.flatnonzero(month_of == m)
+        if sel.size:
+            sub_idx[sel] = rng.choice(len(items), size=sel.size, p=_subcategory_probs(items, m))
+    kind = np.array([i.kind for i in items], dtype=object)[sub_idx]
+    category = np.array([i.category for i in items], dtype=object)[sub_idx]
+    subcategory = np.array([i.name for i in items], dtype=object)[sub_idx]
+    sensor_ok = np.array([i.sensor for i in items])[sub_idx]
+    urgent_default = np.array([i.urgent for i in items])[sub_idx]
+
+    # Source: patrols work less on rest days; sensors only report what they can sense.
+    workday = np.array([deadlines.WorkdayConfig.from_settings().is_workday(d) for d in days])[day_idx]
+    src_p = np.tile(SOURCE_WEIGHTS, (n, 1))
+    src_p[~workday, 0] *= 0.55
+    src_p[~workday, 2] *= 0.55
+    src_p[~sensor_ok, 4] = 0.0
+    src_p /= src_p.sum(axis=1, keepdims=True)
+    src_idx = (src_p.cumsum(axis=1) > rng.random(n)[:, None]).argmax(axis=1)
+    source = SOURCES[src_idx]
+
+    # Hour of day by channel (evening profile for barbecues and noise).
+    profile = np.where(np.isin(source, ["网格员", "巡查"]), "patrol",
+                       np.where(source == "12345", "hotline", "auto")).astype(object)
+    profile[np.isin(subcategory, list(NIGHT_SUBS))] = "night"
+    hour = np.empty(n, dtype=np.int64)
+    for name, weights in HOURS.items():
+        sel = np.flatnonzero(profile == name)
+        if sel.size:
+            hour[sel] = rng.choice(24, size=sel.size, p=weights / weights.sum())
+    day_start = np.array([datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() for d in days])
+    t_rep = day_start[day_idx] + hour * 3600 + rng.random(n) * 3600
+    t_rep = np.minimum(t_rep, now.timestamp() - 60)
+    # Ids in report order, as a live system would have them.
+    order = np.argsort(t_rep, kind="stable")
+    kind, category, subcategory = kind[order], category[order], subcategory[order]
+    urgent_default, source, t_rep = urgent_default[order], source[order], t_rep[order]
+
+    # -- where ------------------------------------------------------------------------------------------
+    pop = grids["population"].fillna(1000).to_numpy(dtype=float)
+    hotspot = rng.lognormal(0.0, 0.6, size=len(grids))
+    gw = pop * hotspot
+    grid_idx = rng.choice(len(grids), size=n, p=gw / gw.sum())
+    lon, lat = _sample_points(rng, geoms, grid_idx)
+
+    # -- priority and limits ------------------------------------------------------------------------------
+    urgent = np.where(urgent_default, rng.random(n) < 0.6, rng.random(n) < 0.04)
+    priority = np.where(urgent, "urgent", "normal").astype(object)
+    lim = {}
+    combo = pd.Series(list(zip(category, subcategory, priority)))
+    codes_combo, uniques = pd.factorize(combo)
+    for stage in deadlines.STAGES:
+        table = np.array([deadlines.stage_limit(c, s, p, stage).hours for c, s, p in uniques])
+        lim[stage] = table[codes_combo]
+    frac = deadlines.warning_fraction()
+    clock = _Clock(urgent)
+    nan = np.full(n, np.nan)
+
+    def lognorm(median: float, sigma: float) -> np.ndarray:
+        return rng.lognormal(np.log(median), sigma, size=n)
+
+    def when(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.where(mask, values, np.nan)
+
+    # -- lifecycle (every possible step; those after `now` are cut below) -----------------------------------
+    reject_p = np.select([source == "12345", source == "传感器", source == "视频"], [0.09, 0.12, 0.07], 0.04)
+    rejected = rng.random(n) < reject_p
+    t_dec = clock.add(t_rep, lognorm(0.3, 0.8) * lim["register"])
+    t_reg = when(~rejected, t_dec)
+    t_rej = when(rejected, t_dec)
+    reg = ~rejected
+    t_d1 = clock.add(t_reg, lognorm(0.25, 0.8) * lim["dispatch"])
+    returned = reg & (rng.random(n) < 0.03)
+    t_ret = clock.add(when(returned, t_d1), rng.uniform(0.03, 0.15, n) * lim["handle"])
+    t_d2 = clock.add(t_ret, rng.uniform(0.1, 0.5, n) * lim["dispatch"])
+    t_dl = np.where(returned, t_d2, t_d1)  # the dispatch that sticks
+    hang = reg & ~returned & (rng.random(n) < 0.004)
+    ext = reg & ~returned & ~hang & (rng.random(n) < 0.025)
+    ext_ok = ext & (rng.random(n) < 0.9)
+    ext_hours = np.where(urgent, rng.choice([2.0, 4.0], n), rng.choice([8.0, 16.0, 24.0, 40.0], n))
+    f_h = lognorm(0.45, 0.6)
+    f_h = np.where(ext_ok, rng.uniform(0.85, 1.0, n) + ext_hours / lim["handle"] * rng.uniform(0.2, 0.9, n), f_h)
+    f_h = np.where(ext & ~ext_ok, rng.uniform(0.8, 1.4, n), f_h)
+    accepted = reg & ((rng.random(n) < 0.85) | ext | hang)
+    t_acc = clock.add(when(accepted, t_dl), np.minimum(f_h * 0.2, 0.3) * lim["handle"])
+    t_xreq = clock.add(when(ext, t_dl), 0.5 * lim["handle"])
+    t_xdec = clock.add(t_xreq, rng.uniform(0.05, 0.2, n) * lim["handle"])
+    t_hreq = clock.add(when(hang, t_dl), 0.6 * lim["handle"])
+    t_hok = clock.add(t_hreq, rng.uniform(0.1, 0.5, n) * lim["handle"])
+    t_fb1 = clock.add(when(reg & ~hang, t_dl), f_h * lim["handle"])
+    failed = rng.random(n) < 0.06
+    t_v1 = clock.add(t_fb1, lognorm(0.3, 0.7) * lim["verify"])
+    t_rw = clock.add(when(failed, t_v1), rng.uniform(0.02, 0.1, n) * lim["verify"])
+    t_fb2 = clock.add(t_rw, lognorm(0.3, 0.5) * lim["handle"])
+    t_v2 = clock.add(t_fb2, lognorm(0.3, 0.7) * lim["verify"])
+    t_pass = np.where(failed, t_v2, t_v1)
+    t_close = clock.add(t_pass, rng.uniform(0.02, 0.15, n) * lim["verify"])
+
+    nowts = now.timestamp()
+
+    def done(t: np.ndarray) -> np.ndarray:
+        return ~np.isnan(t) & (t <= nowts)
+
+    # -- departments (routing once per 小类 × street) -------------------------------------------------------
+    existing = set(session.execute(select(Department.code)).scalars())
+    street_of = grids["street"].to_numpy()[grid_idx]
+    district_of = grids["district"].to_numpy()[grid_idx]
+    city_of = grids["city"].to_numpy()[grid_idx]
+    keys = pd.Series(list(zip(kind, category, subcategory, street_of)))
+    key_codes, key_uniques = pd.factorize(keys)
+    routed = []
+    for k, c, s, st in key_uniques:
+        codes = {"city": city_of[0], "district": st[:6], "street": st}
+        routed.append(next((code for code, _ in routing.candidates(k, c, s, codes) if code in existing), None))
+    dept_final = np.array(routed, dtype=object)[key_codes]
+    # A wrong first dispatch (later 退回) goes to another bureau of the same district.
+    pick = rng.integers(len(DISTRICT_BUREAUS), size=n)
+    dept_wrong = np.array([code_for(d, DISTRICT_BUREAUS[p].abbr) for d, p in zip(district_of, pick)], dtype=object)
+    dept_wrong = np.where(dept_wrong == dept_final, street_of + "-JD", dept_wrong)
+    dept_first = np.where(returned, dept_wrong, dept_final)
+
+    # -- fields as of `now` ------------------------------------------------------------------------------
+    dispatch_deadline = clock.add(when(done(t_reg), t_reg), lim["dispatch"])
+    t_dl_now = np.where(done(t_d2), t_d2, when(done(t_d1), t_d1))
+    handle_deadline = clock.add(t_dl_now, lim["handle"])
+    ext_applied = ext_ok & done(t_xdec)
+    handle_deadline = np.where(ext_applied, clock.add(handle_deadline, ext_hours), handle_deadline)
+    close_deadline = clock.add(handle_deadline, lim["verify"])
+    # Figures are judged against the deadline in force when the milestone happened.
+    handle_deadline_at_fb = np.where(ext_ok, clock.add(clock.add(t_dl, lim["handle"]), ext_hours),
+                                     clock.add(t_dl, lim["handle"]))
+    close_deadline_final = clock.add(handle_deadline_at_fb, lim["verify"])
+
+    # Transitions as parallel arrays.
+    steps: list[tuple] = []
+
+    def step(mask, t, action, frm, to, role, dept=None, comment=None, detail=None):  # noqa: ANN001
+        sel = np.flatnonzero(mask & done(t))
+        steps.append((sel, t[sel], action, frm if isinstance(frm, np.ndarray) else np.full(sel.size, frm, object),
+                      to, role, None if dept is None else dept[sel], None if comment is None else comment[sel],
+                      None if detail is None else detail[sel]))
+
+    all_ = np.ones(n, dtype=bool)
+    step(all_, t_rep, "report", None, "reported", "report")
+    step(reg, t_reg, "register", "reported", "registered", "duty_officer")
+    step(rejected, t_rej, "reject", "reported", "rejected", "duty_officer", comment=demo_text.pick(rng, "reject", n))
+    step(reg, t_d1, "dispatch", "registered", "dispatched", "duty_officer", dept=dept_first)
+    step(returned, t_ret, "return", "dispatched", "registered", "department", dept=dept_first,
+         comment=demo_text.pick(rng, "return", n))
+    step(returned, t_d2, "dispatch", "registered", "dispatched", "duty_officer", dept=dept_final)
+    step(accepted, t_acc, "accept", "dispatched", "handling", "department", dept=dept_final)
+    hours_detail = np.array([{"hours": float(h)} for h in ext_hours], dtype=object) if ext.any() else None
+    step(ext, t_xreq, "request_extension", "handling", "extension_requested", "department", dept=dept_final,
+         comment=demo_text.pick(rng, "request_extension", n), detail=hours_detail)
+    step(ext_ok, t_xdec, "approve_extension", "extension_requested", "handling", "leader", dept=dept_final,
+         detail=hours_detail)
+    step(ext & ~ext_ok, t_xdec, "reject_extension", "extension_requested", "handling", "leader", dept=dept_final,
+         comment=demo_text.pick(rng, "reject_extension", n))
+    hang_reason = demo_text.pick(rng, "request_hang", n)
+    step(hang, t_hreq, "request_hang", "handling", "hang_requested", "department", dept=dept_final, comment=hang_reason)
+    step(hang, t_hok, "approve_hang", "hang_requested", "hung", "leader", dept=dept_final)
+    fb_from = np.where(accepted, "handling", "dispatched").astype(object)
+    step(reg & ~hang, t_fb1, "feedback", fb_from[np.flatnonzero(reg & ~hang & done(t_fb1))], "handled", "department",
+         dept=dept_final, comment=demo_text.pick(rng, "feedback", n))
+    step(failed & ~np.isnan(t_fb1), t_v1, "verify_fail", "handled", "verify_failed", "verifier", dept=dept_final,
+         comment=demo_text.pick(rng, "verify_fail", n))
+    step(~failed & ~np.isnan(t_fb1), t_v1, "verify_pass", "handled", "verified", "verifier", dept=dept_final)
+    step(failed, t_rw, "rework", "verify_failed", "handling", "duty_officer", dept=dept_final,
+         comment=demo_text.pick(rng, "rework", n))
+    step(failed, t_fb2, "feedback", "handling", "handled", "department", dept=dept_final,
+         comment=demo_text.pick(rng, "feedback", n))
+    step(failed, t_v2, "verify_pass", "handled", "verified", "verifier", dept=dept_final)
+
+    closed_now = done(t_close)
+    late = closed_now & (t_close > close_deadline_final)
+    is_hotline = source == "12345"
+    p = np.tile(SATISFACTION_P, (n, 1))
+    p[late | failed] = [0.10, 0.10, 0.20, 0.25, 0.35]
+    score = (p.cumsum(axis=1) > rng.random(n)[:, None]).argmax(axis=1) + 1
+    satisfaction = np.where(is_hotline & closed_now, score, 0)
+    close_detail = np.array([{"satisfaction": int(s)} if s else None for s in satisfaction], dtype=object)
+    step(~np.isnan(t_close), t_close, "close", "verified", "closed", "duty_officer", dept=dept_final,
+         detail=close_detail)
+
+    # -- current status, version, per-stage deadline -----------------------------------------------------------
+    ev_idx = np.concatenate([s[0] for s in steps])
+    at = np.concatenate([s[1] for s in steps])
+    to_status = np.concatenate([np.full(s[0].size, s[4], dtype=object) for s in steps])
+    last = np.lexsort((at, ev_idx))
+    ev_sorted = ev_idx[last]
+    is_last = np.r_[ev_sorted[1:] != ev_sorted[:-1], True]
+    status = np.full(n, "reported", dtype=object)
+    status[ev_sorted[is_last]] = to_status[last][is_last]
+    updated = np.full(n, np.nan)
+    updated[ev_sorted[is_last]] = at[last][is_last]
+    version = np.bincount(ev_idx, minlength=n)  # report row counts as version 1
+
+    st = status
+    handle_round = np.where(done(t_rw), t_rw, t_dl_now)
+    fb_latest = np.where(done(t_fb2), t_fb2, when(done(t_fb1), t_fb1))
+    stage_start = np.select(
+        [st == "reported", st == "registered", np.isin(st, ["dispatched", "handling", "extension_requested",
+                                                             "hang_requested"]),
+         np.isin(st, ["handled", "verified", "verify_failed"])],
+        [t_rep, np.where(done(t_ret), t_ret, t_reg), handle_round, fb_latest], np.nan)
+    stage_name = np.select([st == "reported", st == "registered",
+                            np.isin(st, ["dispatched", "handling", "extension_requested", "hang_requested"]),
+                            np.isin(st, ["handled", "verified", "verify_failed"])],
+                           ["register", "dispatch", "handle", "verify"], "")
+    stage_limit = np.select([stage_name == s for s in deadlines.STAGES], [lim[s] for s in deadlines.STAGES], np.nan)
+    stage_deadline = clock.add(stage_start, stage_limit)
+    stage_warn = clock.add(stage_start, stage_limit * frac)
+    in_handle_first_round = (stage_name == "handle") & ~done(t_rw) & ext_applied
+    stage_deadline = np.where(in_handle_first_round, clock.add(stage_deadline, ext_hours), stage_deadline)
+    stage_warn = np.where(in_handle_first_round, clock.add(stage_warn, ext_hours), stage_warn)
+
+    department = np.where(np.isin(st, ["reported", "registered", "rejected"]), None,
+                          np.where(done(t_d2) | ~returned, dept_final, dept_first)).astype(object)
+    handled_at = when(done(t_fb1), t_fb1)
+    dispatched_at = when(done(t_d1), t_d1)
+
+    # -- reporters ------------------------------------------------------------------------------------------
+    street_names = grids["street_name"].to_numpy()[grid_idx].astype(object)
+    address = demo_text.addresses(rng, street_names)
+    with_person = is_hotline | (rng.random(n) < 0.05)
+    reporter_name = np.where(with_person, demo_text.names(rng, n), None)
+    reporter_phone = np.where(with_person, demo_text.phones(rng, n), None)
+    ids_for = with_person & (rng.random(n) < 0.15)
+    reporter_id = np.full(n, None, dtype=object)
+    if ids_for.any():
+        reporter_id[ids_for] = demo_text.id_numbers(rng, int(ids_for.sum()))
+    actors = _actors(session)
+    grid_codes = grids["code"].to_numpy()[grid_idx]
+    officer = _grid_officers(actors["grid"], grid_codes)
+    reporter_user = np.where(source == "网格员", officer, None)
+    prefix = np.array(demo_text.HOTLINE_PREFIX, dtype=object)[rng.integers(len(demo_text.HOTLINE_PREFIX), size=n)]
+    templates = np.array([demo_text.REPORT_TEXT.get(c, "{sub}") for c in category], dtype=object)
+    description = np.array([t.format(sub=s) for t, s in zip(templates, subcategory)], dtype=object)
+    description = np.where(is_hotline, prefix + address + "，" + description, description)
+    title = subcategory + "（" + address + "）"
+    source_id = np.full(n, None, dtype=object)
+    hot = np.flatnonzero(is_hotline)
+    local_dates = pd.to_datetime(t_rep[hot], unit="s", utc=True).tz_convert(tz).strftime("%Y%m%d").to_numpy()
+    source_id[hot] = np.array([f"12345-{d}-{i:07d}" for d, i in zip(local_dates, hot)], dtype=object)
+
+    # -- write events ---------------------------------------------------------------------------------------
+    first_id = int(session.scalar(select(func.coalesce(func.max(Event.id), 0)))) + 1
+    ids = np.arange(first_id, first_id + n)
+    g = grids.iloc[grid_idx]
+    columns = {
+        "id": ids, "source": source, "source_id": source_id, "kind": kind, "category": category,
+        "subcategory": subcategory, "priority": priority, "title": title, "description": description,
+        "address": address, "lon": lon, "lat": lat, "reporter_name": reporter_name,
+        "reporter_phone": reporter_phone, "reporter_id_no": reporter_id, "status": status,
+        "department_code": department, "reporter_user": reporter_user,
+        "reported_at": t_rep, "registered_at": when(done(t_reg), t_reg), "rejected_at": when(done(t_rej), t_rej),
+        "dispatched_at": dispatched_at, "handled_at": handled_at, "closed_at": when(closed_now, t_close),
+        "stage_deadline": stage_deadline, "stage_warn_at": stage_warn, "dispatch_deadline": dispatch_deadline,
+        "handle_deadline": handle_deadline, "close_deadline": close_deadline,
+        "dispatched_on_time": np.where(done(t_d1), t_d1 <= dispatch_deadline, None),
+        "handled_on_time": np.where(done(t_fb1), t_fb1 <= handle_deadline_at_fb, None),
+        "closed_on_time": np.where(closed_now, t_close <= close_deadline_final, None),
+        "rework_count": done(t_rw).astype(int), "return_count": done(t_ret).astype(int),
+        "satisfaction": np.where(satisfaction > 0, satisfaction, None),
+        "hang_reason": np.where(done(t_hreq), hang_reason, None), "photos": np.full(n, None, dtype=object),
+        "version": version, "updated_at": updated,
+        "city_code": g["city"].to_numpy(), "district_code": g["district"].to_numpy(),
+        "street_code": g["street"].to_numpy(), "community_code": g["community"].to_numpy(),
+        "grid_code": grid_codes,
+    }
+    time_cols = {"reported_at", "registered_at", "rejected_at", "dispatched_at", "handled_at", "closed_at",
+                 "stage_deadline", "stage_warn_at", "dispatch_deadline", "handle_deadline", "close_deadline",
+                 "updated_at"}
+    t_gen = time.perf_counter() - t_start
+    _bulk(session, Event, columns, time_cols, n)
+    t_events = time.perf_counter() - t_start - t_gen
+
+    # -- write the transition log ---------------------------------------------------------------------------
+    log_days = int(settings.get_settings().get("events", {}).get("demo_log_days", 0) or 0)
+    log_from = (now - timedelta(days=log_days)).timestamp() if log_days > 0 else -np.inf
+    keep_event = t_rep >= log_from
+    rows_written = 0
+    duty = np.array(actors["duty"], dtype=object)
+    leaders = np.array(actors["leaders"], dtype=object)
+    for sel, t, action, frm, to, role, dept, comment, detail in steps:
+        k = keep_event[sel]
+        sel, t, frm = sel[k], t[k], frm[k]
+        if not sel.size:
+            continue
+        dept = None if dept is None else dept[k]
+        comment = None if comment is None else comment[k]
+        detail = None if detail is None else detail[k]
+        if role == "report":
+            who = np.where(source[sel] == "网格员", officer[sel], "system:" + source[sel]).astype(object)
+            who_role = np.where(source[sel] == "网格员", "grid_officer", "system").astype(object)
+        elif role == "duty_officer":
+            who, who_role = duty[rng.integers(len(duty), size=sel.size)], np.full(sel.size, role, object)
+        elif role == "leader":
+            who, who_role = leaders[rng.integers(len(leaders), size=sel.size)], np.full(sel.size, role, object)
+        elif role == "department":
+            who = np.array([actors["dept"].get(d) or f"staff@{d}" for d in dept], dtype=object)
+            who_role = np.full(sel.size, role, object)
+        else:  # verifier: the grid's officer mostly, the duty room sometimes
+            by_duty = rng.random(sel.size) < 0.15
+            who = np.where(by_duty, duty[rng.integers(len(duty), size=sel.size)], officer[sel]).astype(object)
+            who_role = np.where(by_duty, "duty_officer", "grid_officer").astype(object)
+        cols = {
+            "event_id": ids[sel], "action": np.full(sel.size, action, object), "from_status": frm,
+            "to_status": np.full(sel.size, to, object), "actor": who, "actor_role": who_role, "at": t,
+            "comment": comment if comment is not None else (description[sel] if action == "report"
+                                                            else np.full(sel.size, "", object)),
+            "department_code": dept if dept is not None else np.full(sel.size, None, object),
+            "attachments": np.full(sel.size, None, object),
+            "detail": detail if detail is not None else _dispatch_detail(action, dept, dept_final[sel]),
+        }
+        _bulk(session, EventTransition, cols, {"at"}, sel.size)
+        rows_written += sel.size
+    t_log = time.perf_counter() - t_start - t_gen - t_events
+
+    # -- rollup from the same arrays --------------------------------------------------------------------------
+    frame = pd.DataFrame({
+        "id": ids, "grid_code": grid_codes, "category": category, "source": source,
+        "reported_at": pd.to_datetime(t_rep, unit="s", utc=True),
+        "registered_at": pd.to_datetime(columns["registered_at"], unit="s", utc=True),
+        "rejected_at": pd.to_datetime(columns["rejected_at"], unit="s", utc=True),
+        "dispatched_at": pd.to_datetime(dispatched_at, unit="s", utc=True),
+        "dispatched_on_time": columns["dispatched_on_time"], "handled_at": pd.to_datetime(handled_at, unit="s", utc=True),
+        "handled_on_time": columns["handled_on_time"],
+        "closed_at": pd.to_datetime(columns["closed_at"], unit="s", utc=True),
+        "closed_on_time": columns["closed_on_time"], "satisfaction": columns["satisfaction"],
+    })
+    rw = done(t_rw)
+    rework = pd.DataFrame({"id": ids[rw], "at": pd.to_datetime(t_rw[rw], unit="s", utc=True)})
+    counted = rollup.recount_frame(frame, rework, tz)
+    regions = grids[["code", "city", "district", "street", "community"]].rename(columns={
+        "code": "grid_code", "city": "city_code", "district": "district_code", "street": "street_code",
+        "community": "community_code"})
+    roll_rows = rollup.rows_from_frame(counted, regions)
+    for i in range(0, len(roll_rows), 20_000):
+        session.execute(insert(EventDailyRollup), roll_rows[i:i + 20_000])
+    _fix_sequence(session, Event)
+    session.flush()
+
+    open_now = np.isin(status, [s for s in status_names() if s not in ("closed", "rejected")])
+    overdue_now = open_now & (stage_deadline < nowts)
+    return {
+        "events": n, "departments_added": made_departments, "transitions": rows_written,
+        "rollup_rows": len(roll_rows), "open": int(open_now.sum()), "overdue": int(overdue_now.sum()),
+        "hung": int((status == "hung").sum()), "reworked": int(rw.sum()), "returned": int(done(t_ret).sum()),
+        "log_days": log_days or "all",
+        "seconds": {"generate": round(t_gen, 1), "events": round(t_events, 1), "log": round(t_log, 1),
+                    "total": round(time.perf_counter() - t_start, 1)},
+    }
+
+
+def status_names() -> list[str]:
+    from events.workflow import STATUS_NAMES
+
+    return list(STATUS_NAMES)
+
+
+def _grid_officers(grid_users: list[tuple[str, str]], grid_codes: np.ndarray) -> np.ndarray:
+    """The username of the officer of each case's grid: a demo account whose zone covers the grid, else
+    a per-grid placeholder."""
+    out = np.array(["wangge@" + g for g in grid_codes], dtype=object)
+    for zone, user in grid_users:
+        hit = np.char.startswith(grid_codes.astype(str), zone)
+        out[hit] = user
+    return out
+
+
+def _dispatch_detail(action: str, dept, final) -> np.ndarray:  # noqa: ANN001
+    if action != "dispatch" or dept is None:
+        return np.full(len(final), None, dtype=object)
+    return np.array([{"department_code": d, "suggested": f} for d, f in zip(dept, final)], dtype=object)
+
+
+def _bulk(session: Session, model, columns: dict, time_cols: set, n: int, chunk: int = 50_000) -> None:  # noqa: ANN001
+    """Bulk INSERT of column arrays in chunks through Core executemany (the ORM bulk path costs 3× more).
+    A column that is entirely None in a chunk is left out, so it takes its SQL default (NULL)."""
+    table = model.__table__
+    conn = session.connection()
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        keys, cols = [], []
+        for k, values in columns.items():
+            v = values[start:stop]
+            if k in time_cols:
+                v = _to_dt(np.asarray(v, dtype=float))
+            elif isinstance(v, np.ndarray) and v.dtype.kind in "iufb":
+                v = v.tolist()
+            elif isinstance(v, np.ndarray) and v.dtype == object and not any(x is not None for x in v):
+                continue
+            keys.append(k)
+            cols.append(v)
+        conn.execute(table.insert(), [dict(zip(keys, vals)) for vals in zip(*cols)])
+
+
+def _fix_sequence(session: Session, model) -> None:  # noqa: ANN001
+    """PostgreSQL: explicit ids do not advance the serial sequence; move it past the largest id."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    table = model.__table__.name
+    session.execute(select(func.setval(func.pg_get_serial_sequence(table, "id"),
+                                       select(func.coalesce(func.max(model.id), 1)).scalar_subquery())))
