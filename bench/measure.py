@@ -1,0 +1,210 @@
+"""The measurements behind `python -m bench`."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+
+from store.db import get_engine, session_scope
+from store.models import Event, Meta, Region
+from store.period import Period
+from store.scope import Viewer
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "data" / "bench"
+UNTIL = date(2026, 11, 20)      # fixed anchor: the same data every run
+PERIOD = Period.parse("2026-10")
+SYSTEM = Viewer("bench", "leader", "440900", display_name="基准测试")
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def database_url(scale: str, backend: str) -> str:
+    if backend == "sqlite":
+        BENCH_DIR.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{BENCH_DIR / f'{scale}.db'}"
+    name = f"cityops_bench_{scale}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def ensure_database(url: str, scale: str, rebuild: bool) -> dict:
+    from demo.seed import is_seeded, seed_demo
+
+    engine = get_engine(url)
+    seeded = is_seeded(engine)
+    if seeded and not rebuild:
+        with session_scope(engine, readonly=True) as s:
+            meta = dict(s.execute(select(Meta.key, Meta.value)).all())
+        if meta.get("scale") == scale and "seed_seconds" in meta:
+            return {"seed_s": float(meta["seed_seconds"]), "reused": True}
+    t0 = time.perf_counter()
+    seed_demo(engine, scale, seed=20261125, until=UNTIL, force=True)
+    seconds = time.perf_counter() - t0
+    with session_scope(engine) as s:
+        s.merge(Meta(key="seed_seconds", value=f"{seconds:.1f}"))
+    return {"seed_s": round(seconds, 1), "reused": False}
+
+
+def database_bytes(url: str) -> int:
+    engine = get_engine(url)
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        return sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+def sample_codes(url: str) -> tuple[str, str, str, str]:
+    with session_scope(get_engine(url), readonly=True) as s:
+        city = s.scalar(select(Region.code).where(Region.level == "city"))
+        district = s.scalar(select(Region.code).where(Region.level == "district").order_by(Region.code.desc()))
+        street = s.scalar(select(Region.code).where(Region.level == "street").order_by(Region.code.desc()))
+        grid = s.scalar(select(Region.code).where(Region.level == "grid").order_by(Region.code.desc()))
+    return city, district, street, grid
+
+
+def overview_times(url: str, city: str, district: str, grid: str, repeat: int) -> dict:
+    env = dict(os.environ, DATABASE_URL=url)
+    out = subprocess.run([sys.executable, "-m", "bench.overview_probe", city, district, grid, PERIOD.key,
+                          str(repeat)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"overview probe failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def timed(fn, repeat: int = 3) -> float:  # noqa: ANN001
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def engine_times(url: str, city: str) -> dict:
+    import indicators
+
+    engine = get_engine(url)
+    ids = list(indicators.load_library())
+    all_districts = timed(lambda: indicators.compute_children_many(ids, city, PERIOD, SYSTEM, engine=engine))
+    one = "event_reported" if "event_reported" in ids else ids[0]
+    with session_scope(engine, readonly=True) as s:
+        communities = list(s.scalars(select(Region.code).where(Region.level == "community")))
+
+    def all_grids() -> None:
+        for c in communities:
+            indicators.compute_children(one, c, PERIOD, SYSTEM, engine=engine)
+
+    return {"indicators": len(ids), "all_indicators_all_districts_ms": all_districts,
+            "one_indicator_all_grids_ms": timed(all_grids, repeat=1), "one_indicator_id": one}
+
+
+def map_bytes(url: str, city: str, street: str) -> dict:
+    os.environ["DATABASE_URL"] = url
+    import settings
+
+    settings.reload_settings()
+    from situation.events_map import event_map
+    from situation.regions_map import scope_shapes
+    from geo import layers as L
+    from datetime import datetime, timezone
+
+    out = {}
+    for label, code in (("city", city), ("street", street)):
+        with session_scope(get_engine(url), readonly=True) as s:
+            shapes, own, bbox = scope_shapes(s, SYSTEM, code)
+            em = event_map(s, SYSTEM, code, PERIOD, datetime.now(timezone.utc))
+        shapes["tip"] = shapes["name"]
+        shapes["status"] = None
+        layers = [L.region_layer(shapes), L.outline_layer([own])]
+        layers.append(L.event_point_layer(em.frame) if em.mode == "points" else L.event_heat_layer(em.frame))
+        out[f"map_bytes_{label}"] = len(L.deck(layers, L.view_for_bbox(bbox)).to_json().encode())
+        out[f"map_event_mode_{label}"] = em.mode
+    return out
+
+
+def duckdb_reference(url: str) -> dict:
+    """The same two aggregations by hand in DuckDB over Parquet exports: the near-limit reference."""
+    import duckdb
+    import pandas as pd
+
+    engine = get_engine(url)
+    start, end = PERIOD.utc_bounds()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
+    events = pd.read_sql(select(Event.district_code, Event.status, Event.reported_at), engine)
+    events.to_parquet(tmp / "events.parquet")
+    daily = pd.read_sql(text("SELECT district_code, day, value FROM sensor_daily WHERE metric = 'AQI'"), engine)
+    daily.to_parquet(tmp / "sensor_daily.parquet")
+
+    con = duckdb.connect()
+    q1 = (f"SELECT district_code, status, count(*) FROM '{tmp}/events.parquet' "
+          "WHERE reported_at >= ? AND reported_at < ? GROUP BY 1, 2")
+    q2 = (f"SELECT district_code, day, avg(value) FROM '{tmp}/sensor_daily.parquet' "
+          "WHERE day >= ? AND day < ? GROUP BY 1, 2")
+    duck1 = timed(lambda: con.execute(q1, [start, end]).fetchall())
+    duck2 = timed(lambda: con.execute(q2, [start, end]).fetchall())
+
+    from sqlalchemy import func as F
+    from store.models import SensorDaily
+
+    def ours1() -> None:
+        with session_scope(engine, readonly=True) as s:
+            s.execute(select(Event.district_code, Event.status, F.count()).where(
+                Event.reported_at >= start, Event.reported_at < end).group_by(Event.district_code, Event.status)).all()
+
+    def ours2() -> None:
+        with session_scope(engine, readonly=True) as s:
+            s.execute(select(SensorDaily.district_code, SensorDaily.day, F.avg(SensorDaily.value)).where(
+                SensorDaily.metric == "AQI", SensorDaily.day >= start, SensorDaily.day < end)
+                .group_by(SensorDaily.district_code, SensorDaily.day)).all()
+
+    o1, o2 = timed(ours1), timed(ours2)
+    return {"events_by_district_status_ms": o1, "duckdb_events_by_district_status_ms": duck1,
+            "ratio_events_by_district_status": round(o1 / max(duck1, 0.01), 2),
+            "daily_aqi_by_district_ms": o2, "duckdb_daily_aqi_by_district_ms": duck2,
+            "ratio_daily_aqi_by_district": round(o2 / max(duck2, 0.01), 2)}
+
+
+def run(scale: str, backend: str, *, rebuild: bool = False, repeat: int = 5) -> dict:
+    url = database_url(scale, backend)
+    figures: dict = {"scale": scale, "backend": backend, "period": PERIOD.key}
+    figures.update(ensure_database(url, scale, rebuild))
+    figures["db_bytes"] = database_bytes(url)
+    with session_scope(get_engine(url), readonly=True) as s:
+        figures["events"] = s.scalar(select(func.count()).select_from(Event))
+        figures["grids"] = s.scalar(select(func.count()).select_from(Region).where(Region.level == "grid"))
+    city, district, street, grid = sample_codes(url)
+    figures.update(overview_times(url, city, district, grid, repeat))
+    figures.update(engine_times(url, city))
+    figures.update(map_bytes(url, city, street))
+    figures.update(duckdb_reference(url))
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    figures["peak_rss_mb"] = round(max(self_kb, child_kb) / 1024, 1)
+    return figures
+
+
+def table(figures: dict, targets: dict) -> str:
+    lines = [f"{'figure':40s} {'value':>16s} {'target':>12s}"]
+    for key, value in figures.items():
+        if isinstance(value, list):
+            continue
+        target = targets.get(key)
+        mark = ""
+        if target is not None and isinstance(value, (int, float)):
+            mark = "  ok" if value <= target else "  MISSED"
+        lines.append(f"{key:40s} {str(value):>16s} {'' if target is None else str(target):>12s}{mark}")
+    return "\n".join(lines)
