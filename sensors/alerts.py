@@ -179,9 +179,15 @@ def signal_series(session: Session, rule: Rule, info: SensorInfo, now: datetime,
         if key not in cache:
             # Only the hours the rule looks at are assessed (the frame holds the 2012 moving-mean history).
             cache[key] = A.hourly_aqi(cache[(info.id, "hourly")], since=now - timedelta(hours=periods + 1))
-        aqi = cache[key].dropna(subset=["aqi"])
-        return pd.Series(aqi["aqi"].astype(float).values,
-                         index=pd.DatetimeIndex(aqi["hour"]).tz_convert("UTC"), dtype=float)
+        hourly = cache[key]
+        if hourly.empty:
+            return pd.Series(dtype=float)
+        # Where HJ 633-2026 §5.3.1 publishes NA (an item missing, AQI ≤ 100) the largest sub-index still
+        # tells that the hour is not above the threshold, so an alert can clear at a station lacking an item.
+        value = [a if a is not None and a == a else (max(i.values()) if i else None)
+                 for a, i in zip(hourly["aqi"], hourly["iaqi"])]
+        s = pd.Series(value, index=pd.DatetimeIndex(hourly["hour"]).tz_convert("UTC"), dtype=float)
+        return s.dropna()
     part = frame[frame["metric"] == rule.metric]
     if part.empty:
         return pd.Series(dtype=float)

@@ -70,7 +70,7 @@ class SensorDaily(RegionKeyed, Base):
     day: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # local midnight, stored in UTC
     metric: Mapped[str] = mapped_column(String(20))  # e.g. AQI, PM2.5, water_class_rank, noise_day
     value: Mapped[float | None] = mapped_column(Float)
-    edition: Mapped[str | None] = mapped_column(String(10))
+    edition: Mapped[str | None] = mapped_column(String(20))
     detail: Mapped[dict | None] = mapped_column(JSON)
 
 
@@ -144,7 +144,7 @@ class SensorAreaDaily(Base):
     day: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # local midnight, stored in UTC
     metric: Mapped[str] = mapped_column(String(20))
     value: Mapped[float | None] = mapped_column(Float)
-    edition: Mapped[str | None] = mapped_column(String(10))
+    edition: Mapped[str | None] = mapped_column(String(20))
     stations: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[dict | None] = mapped_column(JSON)
 
