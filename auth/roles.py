@@ -59,6 +59,9 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "态势总览", ":material/map:", _LEAD | {"admin"}, "overview",
              default_for=frozenset({"duty_officer", "leader", "admin"})),
     PageSpec("pages/wall.py", "指挥大屏", ":material/tv:", _LEAD, "wall"),
+    PageSpec("pages/dispatch.py", "指挥调度", ":material/assignment:", _LEAD, "dispatch"),
+    PageSpec("pages/department.py", "部门处置", ":material/engineering:", frozenset({"department"}), "department", default_for=frozenset({"department"})),
+    PageSpec("pages/my_grid.py", "我的网格", ":material/grid_view:", frozenset({"grid_officer"}), "my-grid", default_for=frozenset({"grid_officer"})),
     PageSpec("pages/environment.py", "生态环境", ":material/eco:", _LEAD, "environment"),
     PageSpec("pages/admin.py", "系统管理", ":material/admin_panel_settings:", frozenset({"admin"}), "admin"),
 )

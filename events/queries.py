@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry import shape as geo_shape
 from sqlalchemy import Integer, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,7 @@ from events.departments import department_names, list_departments
 from events.photos import photo_path
 from store.models import Event, EventDailyRollup, EventTransition, Region
 from store.period import Period
-from store.scope import Viewer, apply_scope, ensure_region_visible, ensure_visible, in_region, is_within
+from store.scope import Viewer, apply_scope, ensure_region_visible, ensure_visible, in_region, is_within, level_of
 
 QUEUE_STATUSES = ("reported", "registered")  # what the dispatch console works on by default
 
@@ -321,6 +322,12 @@ def zone_grids(session: Session, viewer: Viewer, region: str | None = None) -> p
     return frame[frame["geometry"].notna()].reset_index(drop=True)
 
 
+def zone_bbox(grids: pd.DataFrame) -> tuple[float, float, float, float]:
+    """Bounding box (minlon, minlat, maxlon, maxlat) of the grids frame from `zone_grids`."""
+    geoms = [geo_shape(g) for g in grids["geometry"]]
+    return tuple(float(v) for v in shapely.total_bounds(np.array(geoms, dtype=object)))
+
+
 def grid_shape(session: Session, viewer: Viewer, code: str | None) -> dict | None:
     if not code:
         return None
@@ -334,7 +341,7 @@ def location_lattice(grids: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
     (Streamlit returns the picked object, not the clicked coordinate). Columns id, lon, lat, grid_code."""
     if grids.empty:
         return pd.DataFrame(columns=["id", "lon", "lat", "grid_code"])
-    geoms = np.array([shapely.geometry.shape(g) for g in grids["geometry"]], dtype=object)
+    geoms = np.array([geo_shape(g) for g in grids["geometry"]], dtype=object)
     area = float(sum(g.area for g in geoms))
     step = math.sqrt(area / max_points) if area > 0 else 0.001
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
@@ -409,6 +416,13 @@ def department_figures(session: Session, viewer: Viewer, period: Period, now: da
             "overdue": int(overdue)}
 
 
+def list_department_options(session: Session, region: str | None = None) -> list[dict]:
+    """Departments a case in `region` could go to (that region's bureaus and offices, plus city-wide)."""
+    if region and level_of(region) == "city":
+        region = None
+    return list_departments(session, region)
+
+
 def category_tree() -> dict[str, dict[str, list[str]]]:
     return get_catalog().tree()
 
@@ -424,5 +438,5 @@ def within_zone(viewer: Viewer, codes: dict | None) -> bool:
 __all__ = [
     "QueuePage", "case_list", "queue", "department_cases", "grid_cases", "status_counts", "overdue_list",
     "map_points", "case_detail", "zone_grids", "grid_shape", "location_lattice", "evaluation",
-    "department_figures", "category_tree", "within_zone", "fmt_time", "FIGURES",
+    "department_figures", "category_tree", "within_zone", "fmt_time", "FIGURES", "list_department_options", "zone_bbox",
 ]
