@@ -5,26 +5,36 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 
 from streamlit.testing.v1 import AppTest
 
 from store.scope import Viewer
 
 LEADER = Viewer("bench_leader", "leader", "440900", display_name="基准测试")
+# The page runs inside a wrapper that times the script itself: AppTest.run's own wall time is mostly
+# its polling loop, not the server's work.
+WRAPPER = """
+import runpy, time
+from bench import timing
+t0 = time.perf_counter()
+try:
+    runpy.run_path("pages/overview.py", run_name="__main__")
+finally:
+    timing.RUNS.append((time.perf_counter() - t0) * 1000)
+"""
 
 
 def run_page(region: str, period: str) -> float:
-    at = AppTest.from_file("pages/overview.py", default_timeout=300)
+    from bench import timing
+
+    at = AppTest.from_string(WRAPPER, default_timeout=300)
     at.session_state["viewer"] = LEADER
     at.query_params["region"] = region
     at.query_params["period"] = period
-    t0 = time.perf_counter()
     at.run()
-    elapsed = (time.perf_counter() - t0) * 1000
     if at.exception:
         raise RuntimeError(f"overview failed: {at.exception[0].message}")
-    return elapsed
+    return timing.RUNS[-1]
 
 
 def main() -> None:

@@ -67,7 +67,7 @@ def sidebar(viewer: Viewer) -> None:
         for i, c in enumerate(crumbs):
             target = crumb_cols[i] if crumb_cols else st
             if target.button(c["name"], key=f"crumb-{c['code']}", disabled=c["code"] == code,
-                             use_container_width=True):
+                             width="stretch"):
                 set_region(c["code"])
                 st.rerun()
         if kids:
@@ -97,5 +97,5 @@ def sidebar(viewer: Viewer) -> None:
             set_period(Period.parse(picked))
             st.rerun()
         logout = getattr(__import__("ui.login", fromlist=["logout"]), "logout", None)
-        if logout and st.button("退出登录", icon=":material/logout:", use_container_width=True):
+        if logout and st.button("退出登录", icon=":material/logout:", width="stretch"):
             logout()

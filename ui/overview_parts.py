@@ -66,6 +66,21 @@ def _events(viewer: Viewer, code: str, period_key: str):  # noqa: ANN202
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def _tiles(viewer: Viewer, code: str, period_key: str) -> list[Tile]:
+    return kpis.tiles(viewer, code, Period.parse(period_key))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _children(viewer: Viewer, code: str, period_key: str, indicator_id: str):  # noqa: ANN202
+    return kpis.children_values(viewer, code, Period.parse(period_key), indicator_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def _trend(viewer: Viewer, code: str, period_key: str, indicator_id: str):  # noqa: ANN202
+    return kpis.trend(viewer, code, Period.parse(period_key), indicator_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def _urgent(viewer: Viewer, code: str):  # noqa: ANN202
     with session_scope(app_engine(), readonly=True) as s:
         return urgent_items(s, viewer, code, _now())
@@ -77,7 +92,7 @@ def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, l
     deck_layers = []
     legend = None
     if "regions" in layers and not shapes.empty:
-        values, legend = kpis.children_values(viewer, code, period, indicator_id)
+        values, legend = _children(viewer, code, period.key, indicator_id)
         frame = shapes.merge(values, on="code", how="left")
         frame["tip"] = [f"{n}\n{legend['name']}：{t}" for n, t in zip(frame["name"], frame["value_text"].fillna("无数据"))]
         frame["status"] = frame["status"].where(frame["status"].notna(), None)
@@ -135,17 +150,17 @@ def urgent_list(viewer: Viewer, code: str) -> None:
 
 
 def ranking(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
-    values, legend = kpis.children_values(viewer, code, period, indicator_id)
+    values, legend = _children(viewer, code, period.key, indicator_id)
     st.markdown(f"##### 下级排名 · {legend['name']}")
     ranked = kpis.rank(values, legend)
     if ranked.empty:
         st.info("当前范围没有下级区域或暂无数据")
         return
-    st.dataframe(ranked, hide_index=True, use_container_width=True, height=260)
+    st.dataframe(ranked, hide_index=True, width="stretch", height=260)
 
 
 def kpi_tiles(viewer: Viewer, code: str, period: Period) -> None:
-    tiles = kpis.tiles(viewer, code, period)
+    tiles = _tiles(viewer, code, period.key)
     domains = list(dict.fromkeys(t.domain for t in tiles))
     for tab, domain in zip(st.tabs(domains), domains):
         with tab:
@@ -157,7 +172,7 @@ def kpi_tiles(viewer: Viewer, code: str, period: Period) -> None:
 
 
 def trend(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
-    frame, legend = kpis.trend(viewer, code, period, indicator_id)
+    frame, legend = _trend(viewer, code, period.key, indicator_id)
     st.markdown(f"##### 趋势 · {legend['name']}（近 12 个月）")
     if frame.empty or frame["value"].isna().all():
         st.info("暂无趋势数据")
@@ -167,26 +182,33 @@ def trend(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
         fig.add_hline(y=legend["target"], line_dash="dot", annotation_text="目标")
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=legend.get("unit", ""),
                       template="plotly_dark")
-    st.plotly_chart(fig, use_container_width=True, config={"displaylogo": False})
+    st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
 
 
 # -- briefing -----------------------------------------------------------------------------------------
 def briefing_downloads(viewer: Viewer, code: str, period: Period, indicator_id: str, crumbs: list[dict]) -> None:
+    """Both files are generated when clicked (deferred download data), so rendering the page costs
+    nothing and every export is audited at the moment it happens."""
     st.markdown("##### 会议材料")
     c1, c2 = st.columns(2)
     scope_name = " › ".join(c["name"] for c in crumbs)
-    if c1.button("生成指标工作簿（Excel）", icon=":material/table:", use_container_width=True):
-        st.session_state["briefing-xlsx"] = kpis.workbook(viewer, code, period)
-    if st.session_state.get("briefing-xlsx"):
-        c1.download_button("下载 Excel", st.session_state["briefing-xlsx"], file_name=f"指标_{code}_{period.key}.xlsx",
-                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                           use_container_width=True)
-    shapes, _, _ = _shapes(viewer, code)
-    values, legend = kpis.children_values(viewer, code, period, indicator_id)
-    html_doc = briefing_html(
-        title=f"{scope_name} 城市运行简报", scope_name=scope_name, period_label=period.label,
-        indicator_name=legend["name"], svg=svg_map(shapes.merge(values, on="code", how="left")),
-        tiles=kpis.tiles(viewer, code, period), issues=[f"{i.kind}：{i.text}" for i in _urgent(viewer, code)[:10]],
-        generated_at=datetime.now(local_tz()).strftime("%Y-%m-%d %H:%M"), demo=demo_loaded())
-    c2.download_button("下载一页简报（可打印 HTML）", html_doc.encode("utf-8"), file_name=f"简报_{code}_{period.key}.html",
-                       mime="text/html", icon=":material/print:", use_container_width=True)
+
+    def workbook() -> bytes:
+        return kpis.workbook(viewer, code, period)
+
+    def briefing() -> bytes:
+        shapes, _, _ = _shapes(viewer, code)
+        values, legend = _children(viewer, code, period.key, indicator_id)
+        return briefing_html(
+            title=f"{scope_name} 城市运行简报", scope_name=scope_name, period_label=period.label,
+            indicator_name=legend["name"], svg=svg_map(shapes.merge(values, on="code", how="left")),
+            tiles=_tiles(viewer, code, period.key),
+            issues=[f"{i.kind}：{i.text}" for i in _urgent(viewer, code)[:10]],
+            generated_at=datetime.now(local_tz()).strftime("%Y-%m-%d %H:%M"), demo=demo_loaded(),
+        ).encode("utf-8")
+
+    c1.download_button("下载指标工作簿（Excel，按职能分表）", workbook, file_name=f"指标_{code}_{period.key}.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       icon=":material/table:", on_click="ignore", width="stretch")
+    c2.download_button("下载一页简报（可打印 HTML）", briefing, file_name=f"简报_{code}_{period.key}.html",
+                       mime="text/html", icon=":material/print:", on_click="ignore", width="stretch")
