@@ -26,6 +26,7 @@ GENERATORS: tuple[tuple[str, str], ...] = (
     ("auth.demo", "演示账号"),
     ("events.demo", "网格事件与案卷流转"),
     ("sensors.demo", "监测站点与读数"),
+    ("emergency.demo", "应急资源与事件"),
 )
 
 

@@ -8,6 +8,12 @@ from __future__ import annotations
 import settings
 
 INCIDENT_TYPES = ("内涝", "火灾", "危化品泄漏", "地质灾害", "台风", "公共卫生", "大气污染", "水污染")
+# Names other modules (sensor alert rules, hotline categories) use for the same incident types.
+TYPE_ALIASES = {
+    "洪涝灾害": "内涝", "洪涝": "内涝", "城市内涝": "内涝", "暴雨内涝": "内涝",
+    "森林火灾": "火灾", "危险化学品泄漏": "危化品泄漏", "危险化学品事故": "危化品泄漏",
+    "突发公共卫生事件": "公共卫生", "空气污染": "大气污染", "突发水污染": "水污染",
+}
 # Highest first (DOMAIN.md §8).
 LEVELS = ("I", "II", "III", "IV")
 LEVEL_NAMES = {"I": "I级（特别重大）", "II": "II级（重大）", "III": "III级（较大）", "IV": "IV级（一般）"}
@@ -34,6 +40,13 @@ ITEM_UNITS = {
     "沙袋": "袋", "帐篷": "顶", "救生衣": "件", "饮用水": "箱", "折叠床": "张", "发电机": "台",
     "防护服": "套", "吸附棉": "包", "口罩": "个", "消毒液": "桶", "棉被": "床", "方便食品": "箱",
 }
+
+
+def canonical_type(name: str | None) -> str | None:
+    """Our incident type for `name` (itself or an alias), None when unknown."""
+    if name in INCIDENT_TYPES:
+        return name
+    return TYPE_ALIASES.get(name or "")
 
 
 def speeds_kmh() -> dict[str, float]:

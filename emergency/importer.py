@@ -23,7 +23,7 @@ from auth import audit
 from auth.roles import can
 from emergency import catalog
 from geo.crs import normalize_crs, to_wgs84_array, UnknownCRS
-from emergency.locating import locator_for
+from geo.locate import get_locator
 from sensors.tabular import ImportFailed, RowError, parse_float, read_rows
 from store.models import InventoryItem, Resource, utcnow
 from store.scope import PermissionDenied, Viewer
@@ -176,7 +176,7 @@ def import_resources(session: Session, path: str | Path, *, crs: str = "wgs84", 
         errors.append(RowError(2, "文件没有数据行"))
     # Locate every row with a valid position in one call (coordinates converted to WGS-84 first).
     lon_w, lat_w = to_wgs84_array(np.array(lons, dtype=float), np.array(lats, dtype=float), crs)
-    locator = locator or locator_for(session)
+    locator = locator or get_locator(session)
     valid = np.isfinite(lon_w) & np.isfinite(lat_w)
     codes = [None] * len(parsed)
     if valid.any():

@@ -14,7 +14,7 @@ from auth import audit
 from emergency import catalog
 from emergency.resources import require_command
 from geo.crs import to_wgs84
-from emergency.locating import locator_for
+from geo.locate import get_locator
 from store.models import Alert, Dispatch, Event, Incident, IncidentLog, Sensor, utcnow
 from store.scope import Viewer, ensure_visible, is_within
 
@@ -51,7 +51,7 @@ def open_incident(session: Session, *, incident_type: str, level: str, lon: floa
     require_command(actor)
     _check(incident_type, level)
     lon, lat = to_wgs84(float(lon), float(lat), crs)
-    locator = locator or locator_for(session)
+    locator = locator or get_locator(session)
     codes = locator.locate(lon, lat)
     if codes is None:
         raise ValueError(f"位置（{lon:.5f}, {lat:.5f}）不在本市范围内")
@@ -93,7 +93,10 @@ def open_from_alert(session: Session, alert_id: int, actor: Viewer, *, incident_
     if alert.incident_id is not None:
         raise AlreadyOpened(f"该预警已开设应急事件 #{alert.incident_id}", alert.incident_id)
     proposal = alert.proposal or {}
-    incident_type = incident_type or proposal.get("incident_type")
+    if incident_type is None and proposal.get("incident_type"):
+        incident_type = catalog.canonical_type(proposal["incident_type"])
+        if incident_type is None:
+            raise ValueError(f"预警建议的事件类型“{proposal['incident_type']}”不在应急事件类型中，请选择事件类型")
     level = level or proposal.get("level")
     if not incident_type or not level:
         raise ValueError("该预警没有建议的事件类型和级别，请选择后再开设")

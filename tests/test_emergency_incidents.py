@@ -24,7 +24,8 @@ def _alert(session, lon=110.62, lat=21.58, proposal=True) -> int:  # noqa: ANN00
     session.flush()
     alert = Alert(rule_id="hydro_level", sensor_id="HY-01", severity="严重", status="open", opened_at=T0,
                   message="水位 3.2 m，超警戒 0.7 m", value=3.2,
-                  proposal={"incident_type": "内涝", "level": "III", "title": "城区积水", "lon": lon, "lat": lat,
+                  # As sensors/alert_rules.yaml proposes it: 洪涝灾害 is our 内涝.
+                  proposal={"incident_type": "洪涝灾害", "level": "III", "title": "城区积水", "lon": lon, "lat": lat,
                             "reason": "水位超警戒"} if proposal else None,
                   proposal_status="proposed" if proposal else None)
     alert.set_region(codes_for_point(lon, lat))
@@ -70,6 +71,17 @@ def test_open_from_alert_proposal(city_engine):
         with session_scope(city_engine) as s:
             open_from_alert(s, aid, COMMANDER_2)
     assert err.value.incident_id == iid and f"#{iid}" in str(err.value)
+
+
+def test_unknown_proposed_type_asks_the_commander(city_engine):
+    with session_scope(city_engine) as s:
+        aid = _alert(s)
+        s.get(Alert, aid).proposal = {"incident_type": "陨石坠落", "level": "I"}
+    with pytest.raises(ValueError, match="“陨石坠落”不在应急事件类型中"):
+        with session_scope(city_engine) as s:
+            open_from_alert(s, aid, COMMANDER)
+    with session_scope(city_engine) as s:
+        assert open_from_alert(s, aid, COMMANDER, incident_type="地质灾害").level == "I"
 
 
 def test_alert_without_proposal_needs_type_and_level(city_engine):

@@ -1,0 +1,106 @@
+"""pydeck layers of the 应急指挥 map: clickable regions (to open an incident where one clicks),
+resources coloured by kind and outlined by status, incidents, dispatch lines coloured by the unit's
+status, proposal lines, range rings, coverage gaps and Chinese labels.
+
+Built on geo.layers (shared colours, tooltip, offline basemap); every layer has a fixed id and
+deterministically sorted data, since selections come back as (layer id, row) pairs.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pydeck as pdk
+
+from geo import layers as base
+
+LAYER_IDS = {"click": "em-click", "resources": "em-resources", "incidents": "em-incidents",
+             "lines": "em-lines", "proposal": "em-proposal", "rings": "em-rings", "gaps": "em-gaps",
+             "labels": "em-labels"}
+KIND_COLORS = base.RESOURCE_COLORS | {"排涝泵车": [65, 105, 225, 235], "应急车辆": [244, 164, 96, 235]}
+STATUS_COLORS = {
+    "available": [230, 240, 255, 255], "dispatched": [255, 200, 0, 255], "en_route": [255, 140, 0, 255],
+    "on_site": [255, 59, 48, 255], "returning": [90, 200, 250, 255], "out_of_service": [110, 110, 110, 255],
+}
+# Browsers draw canvas text with locally installed fonts; no web font is fetched.
+CJK_FONTS = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, WenQuanYi Micro Hei, sans-serif"
+
+
+def click_layer(regions: pd.DataFrame) -> pdk.Layer:
+    features = [{"type": "Feature", "geometry": r.geometry,
+                 "properties": {"code": r.code, "name": r.name, "lon": r.lon, "lat": r.lat, "tip": r.tip}}
+                for r in regions.sort_values("code").itertuples()]
+    return pdk.Layer("GeoJsonLayer", id=LAYER_IDS["click"], data={"type": "FeatureCollection", "features": features},
+                     pickable=True, stroked=True, filled=True, get_fill_color=[120, 170, 255, 10],
+                     get_line_color=[120, 170, 255, 45], line_width_min_pixels=1, auto_highlight=True,
+                     highlight_color=[255, 255, 255, 40])
+
+
+def resource_layer(resources: pd.DataFrame) -> pdk.Layer:
+    data = resources.sort_values("id")[["id", "kind", "name", "status", "lon", "lat", "tip"]].copy()
+    data["fill"] = [KIND_COLORS.get(k, [200, 200, 200, 230]) for k in data["kind"]]
+    data["line"] = [STATUS_COLORS.get(s, STATUS_COLORS["available"]) for s in data["status"]]
+    return pdk.Layer("ScatterplotLayer", id=LAYER_IDS["resources"], data=data, get_position=["lon", "lat"],
+                     get_fill_color="fill", get_line_color="line", stroked=True, line_width_min_pixels=2,
+                     get_radius=220, radius_min_pixels=4, radius_max_pixels=14, pickable=True)
+
+
+def incident_layer(incidents: pd.DataFrame, selected: int | None) -> pdk.Layer:
+    data = incidents.sort_values("id")[["id", "lon", "lat", "tip"]].copy()
+    data["radius"] = [900 if i == selected else 600 for i in data["id"]]
+    return pdk.Layer("ScatterplotLayer", id=LAYER_IDS["incidents"], data=data, get_position=["lon", "lat"],
+                     get_fill_color=[255, 40, 40, 110], get_line_color=[255, 80, 80, 255], stroked=True,
+                     line_width_min_pixels=3, get_radius="radius", radius_min_pixels=9, pickable=True)
+
+
+def dispatch_lines(dispatches: pd.DataFrame, lon: float, lat: float) -> pdk.Layer:
+    data = dispatches.sort_values("dispatch_id")[["dispatch_id", "lon", "lat", "unit_status", "item", "tip"]].copy()
+    data["to_lon"], data["to_lat"] = lon, lat
+    data["color"] = [[186, 85, 211, 220] if stock else STATUS_COLORS.get(st, STATUS_COLORS["dispatched"])
+                     for stock, st in zip(data["item"].notna(), data["unit_status"])]
+    return pdk.Layer("LineLayer", id=LAYER_IDS["lines"], data=data.drop(columns=["item"]),
+                     get_source_position=["lon", "lat"], get_target_position=["to_lon", "to_lat"],
+                     get_color="color", get_width=3, pickable=True)
+
+
+def proposal_lines(units: pd.DataFrame, stock: pd.DataFrame, lon: float, lat: float) -> pdk.Layer:
+    rows = [{"lon": r.lon, "lat": r.lat, "tip": f"建议：{r.name}（{r.kind}）\n{r.distance_km:.1f} km，约 {r.eta_min:.0f} 分钟"}
+            for r in units[units["selected"]].itertuples()]
+    rows += [{"lon": r.lon, "lat": r.lat, "tip": f"建议：{r.item} {r.take}{r.unit}（{r.name}）"}
+             for r in stock[stock["selected"]].itertuples()]
+    data = pd.DataFrame(rows, columns=["lon", "lat", "tip"]).sort_values(["lon", "lat"]).reset_index(drop=True)
+    data["to_lon"], data["to_lat"] = lon, lat
+    return pdk.Layer("LineLayer", id=LAYER_IDS["proposal"], data=data, get_source_position=["lon", "lat"],
+                     get_target_position=["to_lon", "to_lat"], get_color=[0, 229, 255, 160], get_width=2,
+                     pickable=True)
+
+
+def rings(lon: float, lat: float, radii_km: list[float]) -> pdk.Layer:
+    data = pd.DataFrame({"lon": lon, "lat": lat, "radius_m": [r * 1000 for r in radii_km],
+                         "tip": [f"{r:g} km" for r in radii_km]})
+    return base.ring_layer(data, layer_id=LAYER_IDS["rings"])
+
+
+def ring_labels(lon: float, lat: float, radii_km: list[float]) -> pd.DataFrame:
+    """Label points at the top of each ring (1° of latitude ≈ 111.2 km on the mean sphere)."""
+    return pd.DataFrame({"lon": lon, "lat": [lat + r / 111.195 for r in radii_km], "text": [f"{r:g} km" for r in radii_km]})
+
+
+def gap_layer(gaps: pd.DataFrame) -> pdk.Layer:
+    data = gaps.sort_values("grid_code")[["grid_code", "lon", "lat", "population", "tip"]].copy()
+    return pdk.Layer("ScatterplotLayer", id=LAYER_IDS["gaps"], data=data, get_position=["lon", "lat"],
+                     get_fill_color=[231, 76, 60, 120], get_line_color=[231, 76, 60, 230], stroked=True,
+                     get_radius="population", radius_scale=0.08, radius_min_pixels=3, radius_max_pixels=30,
+                     line_width_min_pixels=1, pickable=True)
+
+
+def label_layer(labels: pd.DataFrame) -> pdk.Layer:
+    """Chinese labels (columns lon, lat, text). characterSet "auto" builds the glyph atlas from the data,
+    so CJK characters render (deck.gl's default atlas is ASCII only)."""
+    data = labels.sort_values(["lon", "lat", "text"]).reset_index(drop=True)
+    return pdk.Layer("TextLayer", id=LAYER_IDS["labels"], data=data, get_position=["lon", "lat"], get_text="text",
+                     get_size=13, get_color=[240, 244, 250, 255], get_pixel_offset=[0, -16],
+                     character_set="auto", font_family=CJK_FONTS, outline_width=2, outline_color=[10, 18, 32, 255],
+                     font_settings={"sdf": True}, pickable=False)
+
+
+def build_deck(layer_list: list[pdk.Layer], view: pdk.ViewState) -> pdk.Deck:
+    return base.deck(layer_list, view)
