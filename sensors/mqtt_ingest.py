@@ -79,6 +79,7 @@ class Ingester:
         self.evaluate_alerts = evaluate_alerts
         self.counters: Counter = Counter()
         self.connected = False
+        self.subscribed = threading.Event()
         self.started_at = datetime.now(timezone.utc)
         self._queue: deque[Message] = deque()
         self._lock = threading.Lock()
@@ -101,7 +102,14 @@ class Ingester:
                  getattr(flags, "session_present", None), self.topic)
         client.subscribe(self.topic, qos=self.qos)
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        if all(not rc.is_failure for rc in reason_codes):
+            self.subscribed.set()
+        else:
+            log.error("订阅 %s 被拒绝：%s", self.topic, reason_codes)
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        self.subscribed.clear()
         if self.connected:
             self.counters["disconnects"] += 1
         self.connected = False
@@ -123,6 +131,7 @@ class Ingester:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.reconnect_delay_set(min_delay=1, max_delay=self.reconnect_max)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry
