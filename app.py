@@ -11,14 +11,13 @@ import settings
 from auth.roles import pages_for
 from ui import chrome, login
 
-st.set_page_config(page_title=settings.get_settings()["app"]["title"], page_icon=":material/hub:", layout="wide")
+st.set_page_config(page_title=settings.get_settings()["app"]["title"], page_icon=str(settings.ROOT / "static" / "favicon.png"), layout="wide")
 
 # Resolved on every rerun (not cached in session_state): idle expiry, logout and deactivation
 # must take effect on the next interaction.
 viewer = login.resolve_viewer()
 if viewer is None:
-    st.navigation([st.Page(login.render, title="登录", icon=":material/login:", url_path="login")],
-                  position="hidden").run()
+    st.navigation(login.signed_out_pages(), position="hidden").run()
     st.stop()
 
 specs = pages_for(viewer.role)

@@ -100,7 +100,7 @@ def engine_times(url: str, city: str) -> dict:
     engine = get_engine(url)
     ids = list(indicators.load_library())
     all_districts = timed(lambda: indicators.compute_children_many(ids, city, PERIOD, SYSTEM, engine=engine))
-    one = "event_reported" if "event_reported" in ids else ids[0]
+    one = "cm_close_ontime_rate" if "cm_close_ontime_rate" in ids else ids[0]
     with session_scope(engine, readonly=True) as s:
         communities = list(s.scalars(select(Region.code).where(Region.level == "community")))
 

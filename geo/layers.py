@@ -60,12 +60,22 @@ def map_style(dark: bool = True) -> str:
     return cfg["style"] if dark else cfg.get("style_light", cfg["style"])
 
 
-def view_for_bbox(bbox: tuple[float, float, float, float], pitch: float = 0) -> pdk.ViewState:
-    """A view that fits a lon/lat bounding box (Web Mercator zoom from the larger span)."""
+def _mercator_y(lat: float) -> float:
+    return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+
+def view_for_bbox(bbox: tuple[float, float, float, float], width: int = 800, height: int = 560,
+                  pitch: float = 0, margin: float = 0.08) -> pdk.ViewState:
+    """A view that fits a lon/lat bounding box into a map of about width × height pixels
+    (deck.gl's Web Mercator: the world is 512 px wide at zoom 0)."""
     minx, miny, maxx, maxy = bbox
-    span = max(maxx - minx, (maxy - miny) * 1.3, 1e-4)
-    zoom = max(3.0, min(17.0, math.log2(360.0 / span) - 0.4))
-    return pdk.ViewState(longitude=(minx + maxx) / 2, latitude=(miny + maxy) / 2, zoom=round(zoom, 2),
+    usable_w, usable_h = width * (1 - 2 * margin), height * (1 - 2 * margin)
+    zoom_x = math.log2(usable_w * 360.0 / (512 * max(maxx - minx, 1e-5)))
+    merc_span = max(_mercator_y(maxy) - _mercator_y(miny), 1e-7)
+    zoom_y = math.log2(usable_h * 2 * math.pi / (512 * merc_span))
+    zoom = max(3.0, min(17.0, min(zoom_x, zoom_y)))
+    centre_lat = math.degrees(math.atan(math.sinh((_mercator_y(maxy) + _mercator_y(miny)) / 2)))
+    return pdk.ViewState(longitude=(minx + maxx) / 2, latitude=centre_lat, zoom=round(zoom, 2),
                          pitch=pitch, bearing=0)
 
 
@@ -111,7 +121,9 @@ def bin_points(lons: np.ndarray, lats: np.ndarray, cell_deg: float) -> pd.DataFr
 def event_heat_layer(bins: pd.DataFrame, layer_id: str = "event-heat") -> pdk.Layer:
     """Weighted heat map of server-side event bins (columns lon, lat, count)."""
     return pdk.Layer("HeatmapLayer", id=layer_id, data=bins, get_position=["lon", "lat"], get_weight="count",
-                     radius_pixels=40, intensity=1.2, threshold=0.05, aggregation="SUM", pickable=False)
+                     radius_pixels=22, intensity=1, threshold=0.08, aggregation="SUM", opacity=0.55,
+                     color_range=[[255, 255, 178], [254, 217, 118], [254, 178, 76], [253, 141, 60],
+                                  [240, 59, 32], [189, 0, 38]], pickable=False)
 
 
 def event_bin_layer(bins: pd.DataFrame, cell_deg: float, layer_id: str = "event-bins") -> pdk.Layer:

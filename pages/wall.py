@@ -33,7 +33,8 @@ def live() -> None:
     with centre:
         options = kpis.map_indicators(code)
         theme_ids = [i for i in options if kpis.library()[i].domain in domains]
-        W.wall_map(viewer, code, period, layers, (theme_ids or list(options))[0])
+        preferred = settings.get_settings()["map"].get("default_indicator")
+        W.wall_map(viewer, code, period, layers, preferred if preferred in theme_ids else (theme_ids or list(options))[0])
         W.wall_ticker(viewer, code)
 
 

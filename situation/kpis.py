@@ -8,6 +8,7 @@ from datetime import date
 import pandas as pd
 
 import indicators
+import indicators.status
 from situation.briefing import Tile
 from store.period import Period
 from store.scope import Viewer, level_of
@@ -36,28 +37,18 @@ def map_indicators(code: str) -> dict[str, str]:
 
 
 def fmt(value: float | None, decimals: int = 1) -> str:
-    if value is None:
-        return "无数据"
-    if abs(value) >= 10_000 and decimals <= 1:
-        return f"{value:,.0f}"
-    return f"{value:,.{decimals}f}"
+    return indicators.status.fmt_number(value, decimals) if value is not None else "无数据"
 
 
 def legend_of(ind) -> dict:  # noqa: ANN001
     return {"id": ind.id, "name": ind.name, "unit": ind.unit, "polarity": ind.polarity,
-            "thresholds": ind.thresholds, "target": ind.target, "decimals": ind.decimals}
+            "target": ind.target, "decimals": ind.decimals, "bands": indicators.bands(ind)}
 
 
 def legend_text(legend: dict) -> str:
-    t = legend["thresholds"]
-    unit = legend["unit"]
-    if t is None:
-        return f"图例：{legend['name']}（{unit}），未设阈值；灰色 = 无数据"
-    if legend["polarity"] == "higher_better":
-        return (f"图例：{legend['name']}（{unit}）　🟢 ≥ {t.green}　🟡 {t.yellow} – {t.green}　"
-                f"🔴 < {t.yellow}　⚪ 无数据")
-    return (f"图例：{legend['name']}（{unit}）　🟢 ≤ {t.green}　🟡 {t.green} – {t.yellow}　"
-            f"🔴 > {t.yellow}　⚪ 无数据")
+    icon = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]"}
+    bands = "　".join(f"{icon[b['status']]} {b['label']} {b['range']}" for b in legend["bands"])
+    return f"图例：{legend['name']}（{legend['unit']}）　{bands or '未设阈值'}　:gray[○] 无数据"
 
 
 def children_values(viewer: Viewer, code: str, period: Period, indicator_id: str) -> tuple[pd.DataFrame, dict]:
@@ -87,12 +78,12 @@ def rank(values: pd.DataFrame, legend: dict, names: pd.DataFrame | None = None) 
     return data[[c for c in cols if c in data]].rename(columns=cols)
 
 
-def _delta_text(result) -> str:  # noqa: ANN001
+def _delta_text(ind, result) -> str:  # noqa: ANN001
     parts = []
-    if getattr(result, "mom_change", None) is not None:
-        parts.append(f"环比 {result.mom_change:+.1f}%")
-    if getattr(result, "yoy_change", None) is not None:
-        parts.append(f"同比 {result.yoy_change:+.1f}%")
+    if result.mom_delta is not None:
+        parts.append(f"环比 {indicators.fmt_delta(ind, result.mom_delta, result.mom_pct)}")
+    if result.yoy_delta is not None:
+        parts.append(f"同比 {indicators.fmt_delta(ind, result.yoy_delta, result.yoy_pct)}")
     return "　".join(parts)
 
 
@@ -103,7 +94,7 @@ def tiles(viewer: Viewer, code: str, period: Period) -> list[Tile]:
     inds.sort(key=lambda i: (DOMAINS.index(i.domain) if i.domain in DOMAINS else 99, i.id))
     results = indicators.compute_many([i.id for i in inds], code, period, viewer)
     return [Tile(i.domain, i.name, fmt(results[i.id].value, i.decimals), i.unit, results[i.id].status,
-                 _delta_text(results[i.id])) for i in inds]
+                 _delta_text(i, results[i.id])) for i in inds]
 
 
 def trend(viewer: Viewer, code: str, period: Period, indicator_id: str, months: int = 12) -> tuple[pd.DataFrame, dict]:

@@ -25,7 +25,7 @@ from ui.data import app_engine
 TTL = int(settings.get_settings()["app"]["refresh_seconds"])
 LAYERS = {"regions": "区域指标", "events": "网格事件", "sensors": "监测站点", "resources": "应急资源",
           "incidents": "突发事件"}
-STATUS_ICON = {"green": "🟢", "yellow": "🟡", "red": "🔴", None: "⚪"}
+STATUS_ICON = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]", None: ":gray[○]"}
 
 
 def _now() -> datetime:
@@ -39,7 +39,8 @@ def indicator_picker(code: str) -> str:
     if wanted not in options:
         if wanted:
             st.warning(f"指标 {wanted} 不存在或不适用于当前层级，已改用默认指标")
-        wanted = next(iter(options))
+        preferred = settings.get_settings()["map"].get("default_indicator")
+        wanted = preferred if preferred in options else next(iter(options))
     picked = st.selectbox("地图指标", options=list(options), index=list(options).index(wanted),
                           format_func=lambda i: options[i], key="indicator-picker")
     if picked != st.query_params.get("indicator"):
@@ -115,7 +116,7 @@ def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, l
 
 def situation_map(viewer: Viewer, code: str, period: Period, indicator_id: str, layers: list[str]) -> None:
     deck_layers, bbox, legend = build_layers(viewer, code, period, indicator_id, layers)
-    event = st.pydeck_chart(L.deck(deck_layers, L.view_for_bbox(bbox)), on_select="rerun",
+    event = st.pydeck_chart(L.deck(deck_layers, L.view_for_bbox(bbox, 820, 560)), on_select="rerun",
                             selection_mode="single-object", key=f"overview-map-{code}", height=560)
     picked = _picked_region(event)
     if picked and picked != code:
@@ -145,7 +146,8 @@ def urgent_list(viewer: Viewer, code: str) -> None:
         return
     with st.container(height=260):
         for item in items[:24]:
-            icon = {"突发事件": "🚨", "预警": "⚠️", "超期案件": "⏰"}.get(item.kind, "•")
+            icon = {"突发事件": ":red[:material/emergency_home:]", "预警": ":orange[:material/warning:]",
+                    "超期案件": ":orange[:material/timer_off:]"}.get(item.kind, "•")
             st.markdown(f"{icon} **{item.kind}** {item.text}")
 
 

@@ -50,10 +50,10 @@ html, body, [data-testid="stAppViewContainer"], [data-testid="stMain"] { overflo
 .wall-card .u { font-size: 0.8vw; color: #9FB3D1; margin-left: 0.3vw; }
 .wall-card .c { font-size: 0.75vw; color: #9FB3D1; }
 .wall-ticker { background: #0B1730; border: 0.08vw solid #1E3A66; border-radius: 0.4vw; padding: 0.4vw 0.7vw;
-  height: 13.5vh; overflow: hidden; font-size: 0.85vw; color: #D6E2F3; line-height: 1.55; }
+  height: 15vh; overflow: hidden; font-size: 0.85vw; color: #D6E2F3; line-height: 1.55; }
 .wall-ticker b { color: #F5B041; margin-right: 0.4vw; }
-[data-testid="stDeckGlJsonChart"] { height: 66vh !important; }
-[data-testid="stDeckGlJsonChart"] > div { height: 66vh !important; }
+[data-testid="stDeckGlJsonChart"] { height: 70vh !important; }
+[data-testid="stDeckGlJsonChart"] > div { height: 70vh !important; }
 </style>
 """
 
@@ -114,7 +114,7 @@ def wall_map(viewer: Viewer, code: str, period: Period, layers: tuple[str, ...],
     from ui.overview_parts import build_layers
 
     deck_layers, bbox, _ = build_layers(viewer, code, period, indicator_id, list(layers))
-    st.pydeck_chart(L.deck(deck_layers, L.view_for_bbox(bbox, pitch=0)), key=f"wall-map-{code}", height=700)
+    st.pydeck_chart(L.deck(deck_layers, L.view_for_bbox(bbox, 1180, 760, margin=0.04)), key=f"wall-map-{code}", height=700)
 
 
 def wall_ticker(viewer: Viewer, code: str) -> None:
