@@ -56,23 +56,22 @@ def children_values(viewer: Viewer, code: str, period: Period, indicator_id: str
     ind = library()[indicator_id]
     if _child_level(code) is None:
         r = indicators.compute(indicator_id, code, period, viewer)
-        frame = pd.DataFrame([{"code": code, "value": r.value, "status": r.status}])
+        frame = pd.DataFrame([{"code": code, "name": None, "value": r.value, "status": r.status}])
     else:
         frame = indicators.compute_children(indicator_id, code, period, viewer).rename(
-            columns={"region_code": "code"})[["code", "value", "status"]]
+            columns={"region_code": "code", "region_name": "name"})[["code", "name", "value", "status"]]
     frame["value_text"] = [f"{fmt(v, ind.decimals)} {ind.unit}" if v is not None and v == v else None
                            for v in frame["value"]]
     return frame, legend_of(ind)
 
 
-def rank(values: pd.DataFrame, legend: dict, names: pd.DataFrame | None = None) -> pd.DataFrame:
+def rank(values: pd.DataFrame, legend: dict) -> pd.DataFrame:
+    """Children best first by the indicator's polarity; regions without data are left out."""
     data = values.dropna(subset=["value"]).copy()
-    if data.empty:
+    if data.empty or data["name"].isna().all():
         return pd.DataFrame()
     data = data.sort_values("value", ascending=legend["polarity"] != "higher_better")
     data.insert(0, "名次", range(1, len(data) + 1))
-    if "name" not in data and names is not None:
-        data = data.merge(names, on="code", how="left")
     data["状态"] = data["status"].map(STATUS_ZH)
     cols = {"名次": "名次", "name": "区域", "value_text": legend["name"], "状态": "状态"}
     return data[[c for c in cols if c in data]].rename(columns=cols)

@@ -94,7 +94,7 @@ def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, l
     legend = None
     if "regions" in layers and not shapes.empty:
         values, legend = _children(viewer, code, period.key, indicator_id)
-        frame = shapes.merge(values, on="code", how="left")
+        frame = shapes.merge(values.drop(columns=["name"]), on="code", how="left")
         frame["tip"] = [f"{n}\n{legend['name']}：{t}" for n, t in zip(frame["name"], frame["value_text"].fillna("无数据"))]
         frame["status"] = frame["status"].where(frame["status"].notna(), None)
         deck_layers.append(L.region_layer(frame))
@@ -203,7 +203,7 @@ def briefing_downloads(viewer: Viewer, code: str, period: Period, indicator_id: 
         values, legend = _children(viewer, code, period.key, indicator_id)
         return briefing_html(
             title=f"{scope_name} 城市运行简报", scope_name=scope_name, period_label=period.label,
-            indicator_name=legend["name"], svg=svg_map(shapes.merge(values, on="code", how="left")),
+            indicator_name=legend["name"], svg=svg_map(shapes.merge(values.drop(columns=["name"]), on="code", how="left")),
             tiles=_tiles(viewer, code, period.key),
             issues=[f"{i.kind}：{i.text}" for i in _urgent(viewer, code)[:10]],
             generated_at=datetime.now(local_tz()).strftime("%Y-%m-%d %H:%M"), demo=demo_loaded(),

@@ -35,7 +35,7 @@ def wait_map(page) -> None:  # noqa: ANN001
 def test_overview_is_offline_and_renders(browser, live_app):
     context, page, log = new_page(browser, SIZES["laptop"])
     login(page, live_app.url, "lingdao")
-    page.goto(live_app.url + "/overview?period=2026-10")
+    page.goto(live_app.url + "/?period=2026-10")
     wait_map(page)
     shot(page, "overview-1600x1000")
     body = page.inner_text("body")
@@ -92,7 +92,7 @@ def test_click_district_drills_down(browser, live_app, demo_db_url):
     view = view_for_bbox(bbox)
     context, page, _ = new_page(browser, SIZES["laptop"])
     login(page, live_app.url, "lingdao")
-    page.goto(live_app.url + "/overview?region=440900&period=2026-10")
+    page.goto(live_app.url + "/?region=440900&period=2026-10")
     wait_map(page)
     chart = page.locator("[data-testid=stDeckGlJsonChart]").first
     box = chart.bounding_box()
