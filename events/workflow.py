@@ -238,6 +238,12 @@ def transition(session: Session, event_id: int, action: str, actor: Viewer, comm
     ensure_visible(actor, event)
     if expected_version is not None and event.version != expected_version:
         raise _concurrent(session, event_id)
+    if not rules_from(event.status, action):
+        # A colleague just did exactly this (two dispatchers on one case, no version given): say who.
+        last = latest_transition(session, event_id)
+        capable = any(can(actor.role, r.capability) for r in TABLE if r.action == action)
+        if capable and last is not None and last.action == action and last.actor != actor.username:
+            raise _concurrent(session, event_id)
     rule = _resolve_rule(event, action, actor)
     spec = ACTIONS[action]
     if spec.comment and not comment:
