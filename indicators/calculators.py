@@ -1,0 +1,275 @@
+"""Named standard calculators: indicators whose rule comes from a national standard, not a plain
+aggregate. Each declares its source, the levels it can be computed at, its parameters, and a plan.
+
+- aqi_daily_mean   日均 AQI: mean over the period's days of the area's daily AQI (HJ 633; the area's
+                   daily AQI is assessed from the mean of its stations' concentrations, HJ 663 城市点位平均,
+                   kept by the sensors module in sensor_area_daily). Days whose AQI is NA are left out.
+- good_days_ratio  优良天数比例 = days with AQI ≤ 100 / days with a valid AQI × 100 (HJ 633).
+- polluted_days    days with AQI above `above` (200 = 重度及以上污染天数).
+- water_quality    GB 3838-2002 over the period: each station is classed on its period mean of each
+                   item (地表水环境质量评价办法: 时段均值评价), worst item decides; `measure`:
+                   target = share of stations meeting their target class (水质达标率),
+                   good = share at I–III (优良水体比例), bad = share worse than V (劣V类比例).
+- noise_compliance GB 3096-2008: station-days whose day (or night) Leq is within the zone's limit /
+                   station-days measured × 100 (点次达标率).
+- coverage         share of residents whose grid centre lies within the service radius of a facility
+                   (emergency.coverage; radii in config [emergency]); facility fire / medical / shelter / all.
+
+Air edition: `Options.edition` "auto" reads the AQI of the edition in force on each day; "2026" reads
+the same days re-assessed under HJ 633-2026 (同口径), which the sensors module stores beside it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pandas as pd
+from sqlalchemy import and_, case, func, select
+
+from indicators import sources as S
+from indicators.plan import Options, Plan, SqlMeasure, ratio
+from indicators.standards import noise as noise_std
+from indicators.standards import water as water_std
+from store.models.regions import CODE_LENGTH, LEVELS
+
+AIR_LEVELS = ("city", "district")
+AIR_EDITIONS = ("auto", "2026")
+
+
+@dataclass(frozen=True)
+class Calculator:
+    name: str
+    label: str
+    source: str
+    levels: tuple[str, ...]
+    time_based: bool
+    validate: Callable[[dict], list[tuple[str, str]]]
+    describe: Callable[[dict], str]
+    plan: Callable  # (Indicator, Options) -> Plan
+
+
+def get(name: str) -> Calculator:
+    return CALCULATORS[name]
+
+
+def _no_params(params: dict) -> list[tuple[str, str]]:
+    return [(k, f"该计算器没有参数「{k}」") for k in params]
+
+
+def _choice(key: str, choices: tuple[str, ...], required: bool = True):  # noqa: ANN202
+    def check(params: dict) -> list[tuple[str, str]]:
+        out = [(k, f"未知参数「{k}」，可用：{key}") for k in params if k != key]
+        if key not in params:
+            if required:
+                out.append((key, f"缺少参数 {key}（可选：{' / '.join(choices)}）"))
+        elif params[key] not in choices:
+            out.append((key, f"应为 {' / '.join(choices)}，实际为「{params[key]}」"))
+        return out
+    return check
+
+
+# -- air -------------------------------------------------------------------------------------------------
+
+def _aqi_metric(opts: Options) -> str:
+    if opts.edition not in AIR_EDITIONS:
+        raise ValueError(f"空气质量评价口径只能为 auto（按监测日期适用的版本）或 2026（同口径），实际为 {opts.edition!r}")
+    return "AQI_2026" if opts.edition == "2026" else "AQI"
+
+
+def _edition_measures(prefix: str, metric: str) -> list[SqlMeasure]:
+    t = S.table("sensor_area_daily")
+    where = and_(t.c.metric == metric, t.c.value.is_not(None))
+    return [SqlMeasure(f"{prefix}:ed_min", "sensor_area_daily", "day", "min", value=t.c.edition, where=where),
+            SqlMeasure(f"{prefix}:ed_max", "sensor_area_daily", "day", "max", value=t.c.edition, where=where)]
+
+
+def _edition_note(prefix: str, opts: Options):  # noqa: ANN202
+    def note(get) -> str | None:  # noqa: ANN001
+        lo, hi = get(f"{prefix}:ed_min"), get(f"{prefix}:ed_max")
+        if lo is None:
+            return None
+        if opts.edition == "2026":
+            return "同口径：全部按 HJ 633-2026 评价"
+        if lo == hi:
+            return f"按 HJ 633-{lo} 评价"
+        return f"2026-03-01 前按 HJ 633-{lo}、其后按 HJ 633-{hi} 评价（可选同口径）"
+    return note
+
+
+def _plan_aqi_mean(ind, opts: Options) -> Plan:  # noqa: ANN001
+    t = S.table("sensor_area_daily")
+    metric = _aqi_metric(opts)
+    m = SqlMeasure(f"{ind.id}:v", "sensor_area_daily", "day", "avg", value=t.c.value,
+                   where=and_(t.c.metric == metric, t.c.value.is_not(None)))
+    return Plan([m, *_edition_measures(ind.id, metric)], lambda get: get(m.name), note=_edition_note(ind.id, opts))
+
+
+def _plan_good_days(ind, opts: Options) -> Plan:  # noqa: ANN001
+    t = S.table("sensor_area_daily")
+    metric = _aqi_metric(opts)
+    valid = and_(t.c.metric == metric, t.c.value.is_not(None))
+    num = SqlMeasure(f"{ind.id}:num", "sensor_area_daily", "day", "count", where=and_(valid, t.c.value <= 100),
+                     zero_if_covered=True)
+    den = SqlMeasure(f"{ind.id}:den", "sensor_area_daily", "day", "count", where=valid, zero_if_covered=True)
+    return Plan([num, den, *_edition_measures(ind.id, metric)], lambda get: ratio(get(num.name), get(den.name), 100.0),
+                note=_edition_note(ind.id, opts))
+
+
+def _plan_polluted_days(ind, opts: Options) -> Plan:  # noqa: ANN001
+    t = S.table("sensor_area_daily")
+    metric = _aqi_metric(opts)
+    above = float(ind.formula.params.get("above", 200))
+    valid = and_(t.c.metric == metric, t.c.value.is_not(None))
+    num = SqlMeasure(f"{ind.id}:num", "sensor_area_daily", "day", "count", where=and_(valid, t.c.value > above),
+                     zero_if_covered=True)
+    den = SqlMeasure(f"{ind.id}:den", "sensor_area_daily", "day", "count", where=valid, zero_if_covered=True)
+
+    def combine(get):  # noqa: ANN001, ANN202
+        return None if not get(den.name) else get(num.name)  # no valid day: no data, not zero days
+    return Plan([num, den, *_edition_measures(ind.id, metric)], combine, note=_edition_note(ind.id, opts))
+
+
+def _check_polluted(params: dict) -> list[tuple[str, str]]:
+    out = [(k, f"未知参数「{k}」，可用：above") for k in params if k != "above"]
+    above = params.get("above", 200)
+    if isinstance(above, bool) or not isinstance(above, (int, float)) or not 0 <= above <= 500:
+        out.append(("above", f"AQI 界值应为 0–500 的数值，实际为 {above!r}"))
+    return out
+
+
+# -- noise -----------------------------------------------------------------------------------------------
+
+def _plan_noise(ind, opts: Options) -> Plan:  # noqa: ANN001
+    part = ind.formula.params["period"]
+    t = S.table("sensor_daily")
+    zone = t.c.detail["zone"].as_string()
+    limit = case(*[(zone == z, noise_std.limit(z, part)) for z in noise_std.ZONES])
+    measured = and_(t.c.kind == "noise", t.c.metric == f"Leq_{part}", t.c.value.is_not(None), limit.is_not(None))
+    num = SqlMeasure(f"{ind.id}:num", "sensor_daily", "day", "count", where=and_(measured, t.c.value <= limit),
+                     zero_if_covered=True)
+    den = SqlMeasure(f"{ind.id}:den", "sensor_daily", "day", "count", where=measured, zero_if_covered=True)
+    return Plan([num, den], lambda get: ratio(get(num.name), get(den.name), 100.0))
+
+
+# -- water -----------------------------------------------------------------------------------------------
+
+def _station_passes(measure: str, overall: str, target: str | None) -> bool | None:
+    rank = water_std.class_rank(overall)
+    if measure == "good":
+        return rank <= 3
+    if measure == "bad":
+        return rank == 6
+    if not target:
+        return None  # a station without a target class is not assessed for 达标
+    return water_std.meets_target(overall, target)
+
+
+def _water_frame(session, req, ind, opts: Options) -> pd.DataFrame:  # noqa: ANN001
+    """One statement: each station's period mean per item, with its settings; then GB 3838 in Python."""
+    from indicators import sqlbuild as Q
+
+    measure = ind.formula.params["measure"]
+    spec = S.SOURCES["sensor_daily"]
+    sd, sensors = S.table("sensor_daily"), S.table("sensors")
+    extra = and_(sd.c.kind == "water", sd.c.metric.in_(water_std.ITEMS), sd.c.value.is_not(None))
+    inner = Q._inner(spec, req, "day", [sd.c.sensor_id.label("sid"), sd.c.metric.label("item"),
+                                        sd.c.value.label("v")], extra)
+    cols = ["k", "b", "sid", "item", "mean", "params"]
+    if inner is None:
+        return pd.DataFrame(columns=["k", "b", "value"])
+    parts = Q._parts(inner, req, True)
+    means = select(*parts, inner.c.sid, inner.c.item, func.avg(inner.c.v).label("mean")).group_by(
+        *parts, inner.c.sid, inner.c.item).subquery()
+    k = means.c.k if req.child_level is not None else Q._text(req.scope).label("k")
+    rows = session.execute(select(k, means.c.b, means.c.sid, means.c.item, means.c.mean, sensors.c.params)
+                           .join_from(means, sensors, sensors.c.id == means.c.sid)).all()
+    frame = pd.DataFrame(rows, columns=cols)
+    if frame.empty:
+        return pd.DataFrame(columns=["k", "b", "value"])
+    results = []
+    for (key, bucket, sid), part in frame.groupby(["k", "b", "sid"], sort=True):
+        params = part["params"].iloc[0] or {}
+        meas = dict(zip(part["item"], part["mean"]))
+        res = water_std.classify(meas, params.get("water_body", "river"), params.get("assess_tn"))
+        if res.overall is None:
+            continue
+        results.append((key, bucket, _station_passes(measure, res.overall, params.get("target_class"))))
+    per = pd.DataFrame(results, columns=["k", "b", "ok"]).dropna(subset=["ok"])
+    if per.empty:
+        return pd.DataFrame(columns=["k", "b", "value"])
+    out = per.groupby(["k", "b"])["ok"].agg(["sum", "count"]).reset_index()
+    out["value"] = out["sum"].astype(float) * 100.0 / out["count"]
+    return out[["k", "b", "value"]]
+
+
+def _plan_water(ind, opts: Options) -> Plan:  # noqa: ANN001
+    return Plan([], lambda get: get("value"), custom=lambda session, req: _water_frame(session, req, ind, opts))
+
+
+# -- emergency coverage ------------------------------------------------------------------------------------
+
+_FACILITY_COLUMNS = {"fire": "fire_ok", "medical": "medical_ok", "shelter": "shelter_ok", "all": "covered"}
+
+
+def _coverage_frame(session, req, ind) -> pd.DataFrame:  # noqa: ANN001
+    from emergency.coverage import grid_coverage
+
+    resources = S.table("resources")
+    if not session.execute(select(resources.c.id).where(resources.c.city_code == req.city_code).limit(1)).first():
+        return pd.DataFrame(columns=["k", "b", "value"])  # no resource registry yet: no data, not 0 %
+    grids = grid_coverage(session, req.city_code)
+    if grids.empty:
+        return pd.DataFrame(columns=["k", "b", "value"])
+    codes = grids["grid_code"].astype(str)
+    zone, scope = req.viewer.zone_code, req.scope
+    inside = codes.str.startswith(_prefix(scope)) & codes.str.startswith(_prefix(zone))
+    g = grids[inside]
+    if g.empty:
+        return pd.DataFrame(columns=["k", "b", "value"])
+    ok = g[_FACILITY_COLUMNS[ind.formula.params["facility"]]].astype(bool)
+    pop = g["population"].astype(float)
+    key = codes[inside].str[:CODE_LENGTH[req.child_level]] if req.child_level else pd.Series(scope, index=g.index)
+    agg = pd.DataFrame({"k": key, "pop": pop, "covered": pop * ok}).groupby("k")[["pop", "covered"]].sum()
+    agg = agg[agg["pop"] > 0]
+    out = pd.DataFrame({"k": agg.index, "b": None, "value": agg["covered"] * 100.0 / agg["pop"]})
+    return out.reset_index(drop=True)
+
+
+def _prefix(code: str) -> str:
+    from store.scope import level_of
+
+    return code[:4] if level_of(code) == "city" else code
+
+
+def _plan_coverage(ind, opts: Options) -> Plan:  # noqa: ANN001
+    return Plan([], lambda get: get("value"), custom=lambda session, req: _coverage_frame(session, req, ind),
+                snapshot=True)
+
+
+CALCULATORS: dict[str, Calculator] = {c.name: c for c in (
+    Calculator("aqi_daily_mean", "日均空气质量指数（HJ 633）", "sensor_area_daily", AIR_LEVELS, True, _no_params,
+               lambda p: "各日区域 AQI（由区域内各站点污染物浓度均值按 HJ 633 评价）的算术平均；AQI 为 NA 的日子不计",
+               _plan_aqi_mean),
+    Calculator("good_days_ratio", "优良天数比例（HJ 633）", "sensor_area_daily", AIR_LEVELS, True, _no_params,
+               lambda p: "AQI ≤ 100 的天数 ÷ AQI 有效天数 × 100", _plan_good_days),
+    Calculator("polluted_days", "污染天数（HJ 633）", "sensor_area_daily", AIR_LEVELS, True, _check_polluted,
+               lambda p: f"区域日 AQI > {p.get('above', 200)} 的天数", _plan_polluted_days),
+    Calculator("water_quality", "地表水水质类别（GB 3838-2002）", "sensor_daily", LEVELS, True,
+               _choice("measure", ("target", "good", "bad")),
+               lambda p: {"target": "按时段均值评价达到目标类别的断面数 ÷ 有目标类别的评价断面数 × 100",
+                          "good": "按时段均值评价为 I–III 类的断面数 ÷ 评价断面数 × 100",
+                          "bad": "按时段均值评价为劣 V 类的断面数 ÷ 评价断面数 × 100"}.get(p.get("measure"), ""),
+               _plan_water),
+    Calculator("noise_compliance", "声环境功能区达标率（GB 3096-2008）", "sensor_daily", LEVELS, True,
+               _choice("period", ("day", "night")),
+               lambda p: f"{'昼间' if p.get('period') == 'day' else '夜间'}等效声级不超过所在功能区限值的站点日数 ÷ "
+                         f"有效监测站点日数 × 100",
+               _plan_noise),
+    Calculator("coverage", "应急服务覆盖（emergency.coverage）", "resources", LEVELS, False,
+               _choice("facility", tuple(_FACILITY_COLUMNS)),
+               lambda p: {"fire": "网格中心距最近消防站在服务半径内的常住人口 ÷ 常住人口 × 100",
+                          "medical": "网格中心距最近医疗救护点在服务半径内的常住人口 ÷ 常住人口 × 100",
+                          "shelter": "网格中心距最近应急避难场所在服务半径内的常住人口 ÷ 常住人口 × 100",
+                          "all": "三类设施均在服务半径内的常住人口 ÷ 常住人口 × 100"}.get(p.get("facility"), ""),
+               _plan_coverage),
+)}

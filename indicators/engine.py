@@ -1,0 +1,373 @@
+"""The indicator engine: any library indicator, for any region the viewer may see, for any period.
+
+- `compute(id, scope, period, viewer)` → `Result`: the value (None = 无数据, never a made-up zero),
+  its status, 环比 (previous period) and 同比 (same period a year earlier) with deltas, and notes.
+- `compute_many(ids, scope, period, viewer)` → {id: Result}: the tile grid, batched into as few
+  statements as the sources allow (all current/previous/year-ago figures of indicators on one source
+  come from one pass).
+- `compute_children(id, scope, period, viewer)` → DataFrame[region_code, region_name, value, status]
+  for every child region of the scope (None where no data): the choropleth.
+- `compute_children_many(ids, …)` → the same, long, for several indicators in one statement.
+- `series(id, scope, start, end, grain, viewer)` → DataFrame[period, label, value, status].
+
+A period that contains today is taken up to today, and its 环比/同比 periods are cut to the same
+number of days, so a month-to-date count is compared with the same days of the month before.
+Every query is limited to the viewer's zone (and department, for department staff on sources that
+carry one); a scope outside the zone raises store.scope.PermissionDenied before any SQL runs.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Iterable, Iterator
+
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+import settings
+from indicators import sqlbuild as Q
+from indicators.library import get_indicator
+from indicators.plan import Options, Plan, finite, plan_for
+from indicators.schema import Indicator
+from indicators.status import status_of
+from store.db import get_engine, session_scope
+from store.models import Region
+from store.models.regions import LEVEL_NAMES_ZH, LEVELS
+from store.period import Period, local_tz
+from store.scope import Viewer, ensure_region_visible, level_of
+
+CUR, PREV, YOY = "cur", "prev", "yoy"
+
+
+@dataclass(frozen=True)
+class Result:
+    indicator_id: str
+    scope_code: str
+    period: str  # period key, e.g. "2026-10"
+    value: float | None
+    status: str | None
+    mom: float | None = None  # 环比: the previous period's value
+    mom_delta: float | None = None
+    mom_pct: float | None = None
+    yoy: float | None = None  # 同比: the same period a year earlier
+    yoy_delta: float | None = None
+    yoy_pct: float | None = None
+    note: str | None = None  # edition used for air, partial periods, level not applicable …
+
+    @property
+    def has_data(self) -> bool:
+        return self.value is not None
+
+
+# -- plumbing -----------------------------------------------------------------------------------------------
+
+@contextmanager
+def _session(engine: Engine | None, session: Session | None) -> Iterator[Session]:
+    if session is not None:
+        yield session
+        return
+    with session_scope(engine or get_engine(), readonly=True) as s:
+        yield s
+
+
+def _indicator(indicator_id: str, library: dict[str, Indicator] | None) -> Indicator:
+    if library is None:
+        return get_indicator(indicator_id)
+    try:
+        return library[indicator_id]
+    except KeyError:
+        raise KeyError(f"指标库中没有指标「{indicator_id}」") from None
+
+
+def _period(p: Period | str) -> Period:
+    return p if isinstance(p, Period) else Period.parse(p)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now.astimezone(timezone.utc) if now else datetime.now(timezone.utc)
+
+
+def _options(now: datetime | None, edition: str | None) -> Options:
+    edition = edition or settings.get_settings().get("air", {}).get("edition", "auto")
+    return Options(now=_now(now), edition=str(edition))
+
+
+def _today(opts: Options) -> date:
+    return opts.now.astimezone(local_tz()).date()
+
+
+def _cut(p: Period, days: int) -> Period:
+    return Period(p.start, min(p.end, p.start + timedelta(days=days)), p.grain)
+
+
+def comparison_periods(period: Period, today: date) -> tuple[dict[str, Period], str | None]:
+    """{cur, prev, yoy}; a period containing today is cut at today and its comparisons to as many days."""
+    periods = {CUR: period, PREV: period.previous(), YOY: period.year_ago()}
+    if period.start <= today < period.end:
+        days = (today - period.start).days
+        periods = {label: _cut(p, days) for label, p in periods.items()}
+        return periods, f"统计至 {today:%Y-%m-%d}，环比、同比按同期天数比较"
+    return periods, None
+
+
+def _bucket_sets(periods: dict[str, Period]) -> list[tuple[tuple[Q.Bucket, ...], dict[str, str]]]:
+    """Split labelled periods into sets of non-overlapping buckets (identical periods share one)."""
+    sets: list[tuple[list[Q.Bucket], dict[str, str]]] = []
+    for label, p in periods.items():
+        for buckets, labels in sets:
+            same = next((b for b in buckets if (b.period.start, b.period.end) == (p.start, p.end)), None)
+            if same is not None:
+                labels[label] = same.key
+                break
+            if all(p.end < b.period.start or p.start > b.period.end for b in buckets):
+                buckets.append(Q.Bucket(label, p))
+                labels[label] = label
+                break
+        else:
+            sets.append(([Q.Bucket(label, p)], {label: label}))
+    return [(tuple(b), labels) for b, labels in sets]
+
+
+def _getter(plan: Plan, values: dict, covered: dict, expected: int):  # noqa: ANN202
+    zero_ok = {m.name: (m.source, m.time_field) for m in plan.measures if m.zero_if_covered}
+
+    def get(name: str):  # noqa: ANN202
+        if name.endswith("#expected"):
+            return expected
+        v = values.get(name)
+        if name in zero_ok:
+            # A count over a period in which the source holds rows is a real number (0 when none match);
+            # a source with no rows at all for the city in that period means the data is not there.
+            return (v or 0) if covered.get(zero_ok[name]) else None
+        return v
+    return get
+
+
+def _expected_units(ind: Indicator, period: Period) -> int:
+    if ind.grain == "year":
+        return period.end.year - period.start.year + 1
+    return len(period.months())
+
+
+def _evaluate(inds: list[Indicator], scope: str, child_level: str | None, keys: list[str],
+              periods: dict[str, Period], viewer: Viewer, session: Session, opts: Options) -> dict[tuple, tuple]:
+    """{(indicator id, region code, label): (value, note)} for every key region and labelled period.
+
+    Indicators whose plans are plain measures share statements; custom calculators run their own.
+    Snapshot indicators are evaluated once (label CUR only)."""
+    out: dict[tuple, tuple] = {}
+    plans = {ind.id: plan_for(ind, opts) for ind in inds}
+    by_ind = {ind.id: ind for ind in inds}
+    groups: dict[bool, list[str]] = {}
+    for ind in inds:
+        groups.setdefault(plans[ind.id].snapshot, []).append(ind.id)
+    for snapshot, ids in groups.items():
+        wanted = {CUR: periods[CUR]} if snapshot else periods
+        for buckets, labels in ([((), {CUR: None})] if snapshot else _bucket_sets(wanted)):
+            req = Q.Request(scope=scope, child_level=child_level, buckets=buckets, viewer=viewer)
+            measures = [m for i in ids for m in plans[i].measures]
+            sql = Q.run(session, measures, req)[:2] if measures else ({}, {})
+            for i in ids:
+                plan, ind = plans[i], by_ind[i]
+                source = sql
+                if plan.custom is not None:
+                    frame = plan.custom(session, req)
+                    source = ({(r.k, r.b): {"value": r.value} for r in frame.itertuples(index=False)}, {})
+                for label, bkey in labels.items():
+                    expected = _expected_units(ind, wanted[label])
+                    for k in keys:
+                        get = _getter(plan, source[0].get((k, bkey), {}), source[1].get((k, bkey), {}), expected)
+                        out[(i, k, label)] = (finite(plan.combine(get)), plan.note(get) if plan.note else None)
+    return out
+
+
+def _children(session: Session, scope: str) -> dict[str, str]:
+    return dict(session.execute(select(Region.code, Region.name).where(Region.parent_code == scope)
+                                .order_by(Region.code)).all())
+
+
+def _child_level(scope: str) -> str | None:
+    i = LEVELS.index(level_of(scope))
+    return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
+
+
+def _not_at_level(ind: Indicator, level: str) -> str:
+    return f"「{ind.name}」不在{LEVEL_NAMES_ZH[level]}级统计（适用：{'、'.join(LEVEL_NAMES_ZH[x] for x in ind.levels)}）"
+
+
+def _result(ind: Indicator, scope: str, period: Period, vals: dict[str, tuple], extra_note: str | None) -> Result:
+    value, note = vals.get(CUR, (None, None))
+    notes = [n for n in (note, extra_note) if n]
+    mom = yoy = None
+    if not ind.is_snapshot:
+        mom = vals.get(PREV, (None, None))[0]
+        yoy, yoy_note = vals.get(YOY, (None, None))
+        if yoy_note and note and yoy_note != note and ind.formula.kind == "standard":
+            notes.append(f"同比期{yoy_note}")
+    else:
+        notes.append("实时状态值，不随所选时段变化")
+
+    def delta(other: float | None) -> tuple[float | None, float | None]:
+        if value is None or other is None:
+            return None, None
+        d = value - other
+        return d, (d * 100.0 / abs(other) if other else None)
+
+    md, mp = delta(mom)
+    yd, yp = delta(yoy)
+    return Result(ind.id, scope, period.key, value, status_of(ind, value), mom, md, mp, yoy, yd, yp,
+                  "；".join(dict.fromkeys(notes)) or None)
+
+
+# -- public API -----------------------------------------------------------------------------------------------
+
+def compute_many(indicator_ids: Iterable[str], scope_code: str, period: Period | str, viewer: Viewer, *,
+                 engine: Engine | None = None, session: Session | None = None, now: datetime | None = None,
+                 edition: str | None = None, library: dict[str, Indicator] | None = None) -> dict[str, Result]:
+    """Results for several indicators at one scope and period (the tile grid), in the order asked.
+    `library` replaces the loaded library (tests, previewing a new definition)."""
+    inds = [_indicator(i, library) for i in indicator_ids]
+    ensure_region_visible(viewer, scope_code)
+    period = _period(period)
+    opts = _options(now, edition)
+    level = level_of(scope_code)
+    clipped, clip_note = comparison_periods(period, _today(opts))
+    plain = {CUR: period, PREV: period.previous(), YOY: period.year_ago()}
+    applicable = [i for i in inds if level in i.levels]
+    out: dict[str, Result] = {}
+    with _session(engine, session) as s:
+        evaluated: dict[tuple, tuple] = {}
+        # Imported statistics are monthly or yearly figures: never cut to today.
+        for ext, periods in ((False, clipped), (True, plain)):
+            part = [i for i in applicable if (i.formula.kind == "external") == ext]
+            if part:
+                evaluated.update(_evaluate(part, scope_code, None, [scope_code], periods, viewer, s, opts))
+    for ind in inds:
+        if level not in ind.levels:
+            out[ind.id] = Result(ind.id, scope_code, period.key, None, None, note=_not_at_level(ind, level))
+            continue
+        vals = {label: evaluated.get((ind.id, scope_code, label), (None, None)) for label in (CUR, PREV, YOY)}
+        note = clip_note if ind.formula.kind != "external" and not ind.is_snapshot else None
+        if ind.formula.kind == "external" and ind.grain == "year" and not _whole_years(period):
+            note = "年度统计指标，请选择整年时段（如 2025）"
+        out[ind.id] = _result(ind, scope_code, period, vals, note)
+    return out
+
+
+def compute(indicator_id: str, scope_code: str, period: Period | str, viewer: Viewer, **kw) -> Result:
+    """One indicator's value, status, 环比 and 同比 for the scope region and period."""
+    return compute_many([indicator_id], scope_code, period, viewer, **kw)[indicator_id]
+
+
+def compute_children_many(indicator_ids: Iterable[str], scope_code: str, period: Period | str, viewer: Viewer, *,
+                          engine: Engine | None = None, session: Session | None = None,
+                          now: datetime | None = None, edition: str | None = None,
+                          library: dict[str, Indicator] | None = None) -> pd.DataFrame:
+    """Long frame [indicator_id, region_code, region_name, value, status] for every child region of the
+    scope and every indicator (None where no data or the indicator is not kept at that level)."""
+    inds = [_indicator(i, library) for i in indicator_ids]
+    ensure_region_visible(viewer, scope_code)
+    period = _period(period)
+    opts = _options(now, edition)
+    child = _child_level(scope_code)
+    cols = ["indicator_id", "region_code", "region_name", "value", "status"]
+    if child is None:
+        return pd.DataFrame(columns=cols)
+    today = _today(opts)
+    cur = period if not (period.start <= today < period.end) else _cut(period, (today - period.start).days)
+    with _session(engine, session) as s:
+        names = _children(s, scope_code)
+        evaluated: dict[tuple, tuple] = {}
+        for ext in (False, True):
+            part = [i for i in inds if child in i.levels and (i.formula.kind == "external") == ext]
+            if part:
+                evaluated.update(_evaluate(part, scope_code, child, list(names), {CUR: period if ext else cur},
+                                           viewer, s, opts))
+    rows = []
+    for ind in inds:
+        for code, name in names.items():
+            value = evaluated.get((ind.id, code, CUR), (None, None))[0]
+            rows.append((ind.id, code, name, value, status_of(ind, value)))
+    return _with_nones(pd.DataFrame(rows, columns=cols))
+
+
+def compute_children(indicator_id: str, scope_code: str, period: Period | str, viewer: Viewer,
+                     **kw) -> pd.DataFrame:
+    """[region_code, region_name, value, status] for every child of the scope (the choropleth)."""
+    ind = _indicator(indicator_id, kw.get("library"))
+    frame = compute_children_many([indicator_id], scope_code, period, viewer, **kw)
+    frame = frame.drop(columns=["indicator_id"]).reset_index(drop=True)
+    child = _child_level(scope_code)
+    if child is not None and child not in ind.levels:
+        frame.attrs["note"] = _not_at_level(ind, child)
+    return frame
+
+
+def _with_nones(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing values as None (pandas would turn them into NaN): "no data" reads the same everywhere."""
+    for col in ("value", "status"):
+        frame[col] = pd.Series([None if v is None or v != v else v for v in frame[col]], index=frame.index,
+                               dtype=object)
+    return frame
+
+
+def _whole_years(p: Period) -> bool:
+    return (p.start.month, p.start.day, p.end.month, p.end.day) == (1, 1, 12, 31)
+
+
+def _units(start: Period, end: Period, grain: str) -> list[Period]:
+    out: list[Period] = []
+    if grain == "day":
+        d = start.start
+        while d <= end.end:
+            out.append(Period(d, d, "day"))
+            d += timedelta(days=1)
+    elif grain == "month":
+        p = Period.month(start.start.year, start.start.month)
+        while p.start <= end.end:
+            out.append(p)
+            nxt = p.end + timedelta(days=1)
+            p = Period.month(nxt.year, nxt.month)
+    elif grain == "year":
+        for y in range(start.start.year, end.end.year + 1):
+            out.append(Period.parse(str(y)))
+    else:
+        raise ValueError(f"未知的时间粒度 {grain!r}：应为 day、month 或 year")
+    return out
+
+
+MAX_SERIES_POINTS = 800
+
+
+def series(indicator_id: str, scope_code: str, start: Period | str | date, end: Period | str | date, grain: str,
+           viewer: Viewer, *, engine: Engine | None = None, session: Session | None = None,
+           now: datetime | None = None, edition: str | None = None,
+           library: dict[str, Indicator] | None = None) -> pd.DataFrame:
+    """[period, label, value, status] for each day/month/year from `start` to `end` (inclusive), every
+    point present (None = 无数据). Snapshot indicators have no history: an empty frame with a note."""
+    ind = _indicator(indicator_id, library)
+    ensure_region_visible(viewer, scope_code)
+    to_p = lambda x: Period(x, x, "day") if isinstance(x, date) else _period(x)  # noqa: E731
+    units = _units(to_p(start), to_p(end), grain)
+    cols = ["period", "label", "value", "status"]
+    if len(units) > MAX_SERIES_POINTS:
+        raise ValueError(f"时间序列点数 {len(units)} 过多（上限 {MAX_SERIES_POINTS}），请缩短时段或加大粒度")
+    frame = pd.DataFrame(columns=cols)
+    level = level_of(scope_code)
+    if ind.is_snapshot:
+        frame.attrs["note"] = "实时状态值，没有历史序列"
+        return frame
+    if level not in ind.levels:
+        frame.attrs["note"] = _not_at_level(ind, level)
+        return frame
+    opts = _options(now, edition)
+    periods = {p.key: p for p in units}
+    with _session(engine, session) as s:
+        evaluated = _evaluate([ind], scope_code, None, [scope_code], periods, viewer, s, opts)
+    rows = []
+    for key, p in periods.items():
+        value = evaluated.get((ind.id, scope_code, key), (None, None))[0]
+        rows.append((key, p.label, value, status_of(ind, value)))
+    return _with_nones(pd.DataFrame(rows, columns=cols))

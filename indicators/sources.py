@@ -1,0 +1,178 @@
+"""Which tables an indicator may read, and how each one is placed in the region hierarchy.
+
+Three ways a table carries its region:
+- "columns": the fact row has city_code … grid_code (store.models.RegionKeyed), so a level is one
+  indexed column. Tables without them reach them through a parent row (`via`), e.g. a dispatch through
+  its incident.
+- "region_code": the row belongs to exactly one region (imported statistics, area-level air figures);
+  a level is available only where such rows are kept (`levels`).
+- "hierarchy": the regions table itself; a row's ancestor at a level is the prefix of its code.
+
+Tables not listed here (users, audit log, raw readings, quarantine …) are not indicator sources: raw
+readings are too big to scan per view and personal or security tables must never feed a dashboard.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Date, DateTime, Table, func, literal
+from sqlalchemy.sql.elements import ColumnElement
+
+import store.models  # noqa: F401 - registers every table on Base.metadata
+from store.models import Base
+from store.models.regions import CODE_LENGTH, LEVELS
+from store.scope import in_region, level_of
+
+
+@dataclass(frozen=True)
+class Via:
+    """The parent table that carries the region columns, and the join key."""
+
+    table: str
+    local_column: str
+    parent_column: str
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    table: str
+    label: str  # Chinese name for error messages and the catalogue
+    keying: str  # columns / region_code / hierarchy
+    levels: tuple[str, ...] = LEVELS
+    via: Via | None = None
+
+
+SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
+    SourceSpec("events", "事件（案件）表", "columns"),
+    SourceSpec("event_daily_rollup", "事件日汇总表", "columns"),
+    SourceSpec("event_transitions", "案件流转记录表", "columns", via=Via("events", "event_id", "id")),
+    SourceSpec("sensors", "监测设备表", "columns"),
+    SourceSpec("sensor_hourly", "监测小时汇总表", "columns"),
+    SourceSpec("sensor_daily", "监测站点日评价表", "columns"),
+    SourceSpec("sensor_latest", "监测最新值表", "columns", via=Via("sensors", "sensor_id", "id")),
+    SourceSpec("sensor_area_daily", "区域空气质量日评价表", "region_code", levels=("city", "district")),
+    SourceSpec("alerts", "监测预警表", "columns"),
+    SourceSpec("resources", "应急资源表", "columns"),
+    SourceSpec("inventory", "应急物资库存表", "columns", via=Via("resources", "resource_id", "id")),
+    SourceSpec("incidents", "突发事件表", "columns"),
+    SourceSpec("dispatches", "应急调派表", "columns", via=Via("incidents", "incident_id", "id")),
+    SourceSpec("regions", "行政区划表", "hierarchy"),
+    SourceSpec("external_values", "外部统计数据表", "region_code"),
+)}
+
+EXTERNAL_TABLE = "external_values"
+
+
+def table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def known_table(name: str) -> bool:
+    return name in Base.metadata.tables
+
+
+def parent_table(spec: SourceSpec) -> Table | None:
+    return table(spec.via.table) if spec.via else None
+
+
+def resolve_column(spec: SourceSpec, name: str):  # noqa: ANN201 - a Column or None
+    """The column `name` of the source, or `parent.column` of its region parent."""
+    if "." in name:
+        tname, cname = name.split(".", 1)
+        if tname == spec.table:
+            return table(spec.table).c.get(cname)
+        if spec.via and tname == spec.via.table:
+            return table(spec.via.table).c.get(cname)
+        return None
+    return table(spec.table).c.get(name)
+
+
+def is_time_column(column) -> bool:  # noqa: ANN001
+    return isinstance(column.type, (Date, DateTime)) or isinstance(getattr(column.type, "impl", None), DateTime)
+
+
+def is_date_column(column) -> bool:  # noqa: ANN001
+    return isinstance(column.type, Date) and not isinstance(column.type, DateTime)
+
+
+def has_region_columns(t: Table) -> bool:
+    return all(f"{lvl}_code" in t.c for lvl in LEVELS)
+
+
+def region_table(spec: SourceSpec) -> Table:
+    """The table whose region columns locate a row of `spec` (itself or its parent)."""
+    return parent_table(spec) if spec.via else table(spec.table)
+
+
+def groupable_levels(spec: SourceSpec) -> tuple[str, ...]:
+    """Levels this source can be grouped at, checked against the actual schema."""
+    if spec.keying == "columns":
+        t = region_table(spec)
+        return tuple(lvl for lvl in spec.levels if f"{lvl}_code" in t.c)
+    return spec.levels
+
+
+# -- SQL: where a row sits in the hierarchy ------------------------------------------------------------
+
+def level_expr(spec: SourceSpec, level: str) -> ColumnElement:
+    """SQL expression: the code at `level` of the region a row belongs to."""
+    if spec.keying == "columns":
+        return region_table(spec).c[f"{level}_code"]
+    t = table(spec.table)
+    if spec.keying == "region_code":
+        return t.c.region_code
+    if level == "city":
+        return t.c.city_code
+    return func.substr(t.c.code, 1, CODE_LENGTH[level])
+
+
+def in_scope(spec: SourceSpec, code: str) -> ColumnElement:
+    """SQL condition: the row lies inside region `code` (for region_code tables: is exactly it)."""
+    if spec.keying == "columns":
+        return in_region(region_table(spec).c, code)
+    t = table(spec.table)
+    if spec.keying == "region_code":
+        return t.c.region_code == code
+    level = level_of(code)
+    if level == "city":
+        return in_region(t.c, code)
+    return func.substr(t.c.code, 1, CODE_LENGTH[level]) == code
+
+
+def in_zone(spec: SourceSpec, zone_code: str) -> ColumnElement:
+    """SQL condition: the row lies inside the viewer's zone (defence in depth: the scope is checked
+    against the zone before any query; this keeps a wrong scope from ever reading outside it)."""
+    if spec.keying == "columns":
+        return in_region(region_table(spec).c, zone_code)
+    t = table(spec.table)
+    level = level_of(zone_code)
+    if spec.keying == "region_code":
+        prefix = zone_code[:4] if level == "city" else zone_code
+        if zone_code.endswith("0000") and level == "city":
+            prefix = zone_code[:2]
+        return t.c.region_code.startswith(prefix)
+    if level == "city":
+        return in_region(t.c, zone_code)
+    return t.c.code.startswith(zone_code)
+
+
+def in_city(spec: SourceSpec, city_code: str) -> ColumnElement:
+    """SQL condition used to tell "no data at all for this period" from a real zero."""
+    t = region_table(spec) if spec.keying == "columns" else table(spec.table)
+    return t.c.city_code == city_code if "city_code" in t.c else literal(True)
+
+
+def department_column(spec: SourceSpec):  # noqa: ANN201
+    """The department column that restricts department staff, or None when the source has none."""
+    for t in (table(spec.table), parent_table(spec)):
+        if t is not None and "department_code" in t.c:
+            return t.c.department_code
+    return None
+
+
+def from_clause(spec: SourceSpec):  # noqa: ANN201
+    t = table(spec.table)
+    if spec.via:
+        p = parent_table(spec)
+        return t.join(p, t.c[spec.via.local_column] == p.c[spec.via.parent_column])
+    return t

@@ -1,0 +1,307 @@
+"""Compile measures into ONE SQL statement for a set of regions × periods.
+
+Shape of the statement (SQLAlchemy Core, bound parameters only, same text on SQLite and PostgreSQL):
+
+    SELECT frame.k, frame.name, frame.b, g1.m0, g1.m1, g2.m2, cov1.has …
+    FROM (regions to report: the scope, or its children)  ×  (period buckets)   AS frame
+    LEFT JOIN (SELECT k, b, SUM(c0), COUNT(c1) … FROM <source> WHERE scope AND zone AND time GROUP BY k, b) g1
+    LEFT JOIN …                                   -- one grouped subquery per source and time field
+    LEFT JOIN (SELECT b, EXISTS(rows of the source in the city in b)) cov1   -- zero versus "no data"
+
+Every row of a source is assigned to its bucket by a CASE over the buckets' bounds (local calendar
+days converted to UTC for timestamps), so a month is the same month on both backends and in any time
+zone. Measures of many indicators sharing a source are aggregated in the same pass (CASE WHEN
+<filters> THEN value END), which is what makes a tile grid one query.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, select, true, union_all
+from sqlalchemy.orm import Session
+
+from indicators import sources as S
+from indicators.plan import SqlMeasure, column
+from store.models import Region
+from store.period import Period
+from store.scope import Viewer
+
+_BATCHED = {"sum": func.sum, "count": func.count, "avg": func.avg, "min": func.min, "max": func.max}
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str
+    period: Period
+
+
+@dataclass(frozen=True)
+class Request:
+    scope: str
+    child_level: str | None  # None: one value for the scope; else grouped by this level's code
+    buckets: tuple[Bucket, ...]  # non-overlapping
+    viewer: Viewer
+
+    @property
+    def city_code(self) -> str:
+        return self.scope[:4] + "00"
+
+
+def _text(value: str):  # noqa: ANN202
+    # A typed literal: PostgreSQL cannot infer the type of a bare parameter in a select list.
+    return cast(literal(value), String)
+
+
+# -- where a row falls: scope, zone, department, period ------------------------------------------------
+
+def base_conditions(spec: S.SourceSpec, req: Request) -> list:
+    conds = [S.in_zone(spec, req.viewer.zone_code)]
+    if req.child_level is not None and spec.keying == "region_code":
+        conds.append(spec_region_col(spec).in_(
+            select(Region.code).where(Region.parent_code == req.scope).scalar_subquery()))
+    else:
+        conds.append(S.in_scope(spec, req.scope))
+    if req.viewer.role == "department":
+        dept = S.department_column(spec)
+        if dept is not None:
+            conds.append(dept == req.viewer.department_code if req.viewer.department_code else literal(False))
+    return conds
+
+
+def spec_region_col(spec: S.SourceSpec):  # noqa: ANN201
+    return S.table(spec.table).c.region_code
+
+
+def key_expr(spec: S.SourceSpec, req: Request):  # noqa: ANN201
+    return S.level_expr(spec, req.child_level)
+
+
+def bounds(col, period: Period, grain: str | None = None):  # noqa: ANN001, ANN201
+    """(low, high, inclusive_high) of a period for a time column (or external period keys)."""
+    if grain is not None:  # external_values.period: "YYYY-MM" or "YYYY"
+        if grain == "month":
+            return f"{period.start:%Y-%m}", f"{period.end:%Y-%m}", True
+        if period.start.month == 1 and period.start.day == 1 and period.end.month == 12 and period.end.day == 31:
+            return f"{period.start.year}", f"{period.end.year}", True
+        return None  # a yearly figure has no value for part of a year
+    if S.is_date_column(col):
+        return period.start, period.end + timedelta(days=1), False
+    return (*period.utc_bounds(), False)
+
+
+def time_parts(col, req: Request, grain: str | None = None):  # noqa: ANN001, ANN201
+    """(bucket CASE expression, range condition) for `col`, or (None, None) when no bucket applies."""
+    whens, ranges = [], []
+    for b in req.buckets:
+        bb = bounds(col, b.period, grain)
+        if bb is None:
+            continue
+        lo, hi, incl = bb
+        cond = and_(col >= lo, col <= hi) if incl else and_(col >= lo, col < hi)
+        whens.append((cond, _text(b.key)))
+        ranges.append(cond)
+    if not whens:
+        return None, None
+    return case(*whens), or_(*ranges) if len(ranges) > 1 else ranges[0]
+
+
+# -- grouped subqueries --------------------------------------------------------------------------------
+
+def _inner(spec: S.SourceSpec, req: Request, time_field: str | None, cols: list, extra=None, grain=None):  # noqa: ANN001, ANN202
+    """SELECT [k], [b], <cols> FROM source WHERE scope/zone/department/time: one row per source row."""
+    conds = base_conditions(spec, req)
+    head = []
+    if req.child_level is not None:
+        head.append(key_expr(spec, req).label("k"))
+    if time_field is not None:
+        tcol = column(spec.table, time_field) if grain is None else S.table(spec.table).c.period
+        bexpr, rng = time_parts(tcol, req, grain)
+        if bexpr is None:
+            return None
+        head.append(bexpr.label("b"))
+        conds.append(rng)
+    if extra is not None:
+        conds.append(extra)
+    return select(*head, *cols).select_from(S.from_clause(spec)).where(*conds).subquery()
+
+
+def _parts(sub, req: Request, timed: bool) -> list:
+    out = []
+    if req.child_level is not None:
+        out.append(sub.c.k)
+    if timed:
+        out.append(sub.c.b)
+    return out
+
+
+def batched_group(measures: list[SqlMeasure], req: Request, names: dict[str, str]):  # noqa: ANN201
+    m0 = measures[0]
+    spec = S.SOURCES[m0.source]
+    cols = []
+    for i, m in enumerate(measures):
+        if m.agg == "count":
+            expr = case((m.where, literal(1))) if m.where is not None else literal(1)
+        else:
+            expr = case((m.where, m.value)) if m.where is not None else m.value
+        cols.append(expr.label(f"c{i}"))
+    inner = _inner(spec, req, m0.time_field, cols)
+    if inner is None:
+        return None
+    parts = _parts(inner, req, m0.time_field is not None)
+    aggs = [_BATCHED[m.agg](inner.c[f"c{i}"]).label(names[m.name]) for i, m in enumerate(measures)]
+    stmt = select(*parts, *aggs)
+    return (stmt.group_by(*parts) if parts else stmt).subquery()
+
+
+def percentile_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noqa: ANN201
+    """Nearest-rank percentile: the smallest value whose rank r satisfies r ≥ p% × n."""
+    spec = S.SOURCES[m.source]
+    inner = _inner(spec, req, m.time_field, [m.value.label("v")], m.where)
+    if inner is None:
+        return None
+    parts = _parts(inner, req, m.time_field is not None)
+    over = {"partition_by": parts} if parts else {}
+    ranked = select(*parts, inner.c.v,
+                    func.row_number().over(order_by=inner.c.v, **over).label("rn"),
+                    func.count().over(**over).label("n")).subquery()
+    rparts = _parts(ranked, req, m.time_field is not None)
+    pick = func.min(case((ranked.c.rn * 100 >= ranked.c.n * m.percentile, ranked.c.v))).label(names[m.name])
+    stmt = select(*rparts, pick)
+    return (stmt.group_by(*rparts) if rparts else stmt).subquery()
+
+
+def latest_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noqa: ANN201
+    """Each entity's last row in the period, then aggregated across entities."""
+    spec = S.SOURCES[m.source]
+    inner = _inner(spec, req, m.time_field, [m.value.label("v"), m.entity.label("e"), m.order.label("o")], m.where)
+    if inner is None:
+        return None
+    parts = _parts(inner, req, True)
+    ranked = select(*parts, inner.c.v, func.row_number().over(
+        partition_by=[*parts, inner.c.e], order_by=inner.c.o.desc()).label("rn")).subquery()
+    rparts = _parts(ranked, req, True)
+    agg = {"mean": func.avg, "sum": func.sum, "max": func.max, "min": func.min}[m.latest_agg]
+    stmt = select(*rparts, agg(ranked.c.v).label(names[m.name])).where(ranked.c.rn == 1)
+    return (stmt.group_by(*rparts) if rparts else stmt).subquery()
+
+
+def external_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noqa: ANN201
+    """Imported values of one indicator, combined over the months of each bucket (sum / mean / last)."""
+    spec = S.SOURCES[S.EXTERNAL_TABLE]
+    ev = S.table(S.EXTERNAL_TABLE)
+    key_len = 7 if m.grain == "month" else 4
+    extra = and_(ev.c.indicator_id == m.indicator_id, func.length(ev.c.period) == key_len)
+    inner = _inner(spec, req, "period", [ev.c.value.label("v"), ev.c.period.label("per")], extra, grain=m.grain)
+    if inner is None:
+        return None
+    parts = _parts(inner, req, True)
+    n, asof = names[m.name + "#n"], names[m.name + "#asof"]
+    if m.period_agg == "last":
+        ranked = select(*parts, inner.c.v, inner.c.per, func.row_number().over(
+            partition_by=parts, order_by=inner.c.per.desc()).label("rn")).subquery()
+        rparts = _parts(ranked, req, True)
+        stmt = select(*rparts, func.max(case((ranked.c.rn == 1, ranked.c.v))).label(names[m.name]),
+                      func.count().label(n), func.max(ranked.c.per).label(asof))
+    else:
+        agg = func.sum if m.period_agg == "sum" else func.avg
+        rparts = parts
+        stmt = select(*parts, agg(inner.c.v).label(names[m.name]), func.count().label(n),
+                      func.max(inner.c.per).label(asof))
+    return stmt.group_by(*rparts).subquery()
+
+
+def coverage_group(source: str, time_field: str | None, req: Request, label: str):  # noqa: ANN201
+    """Per bucket: does the source hold any row for the city in that period? (No rows at all means
+    the data is not there — "no data" — rather than a count of zero.)"""
+    spec = S.SOURCES[source]
+    city = S.in_city(spec, req.city_code)
+
+    def has(extra=None):  # noqa: ANN001, ANN202
+        q = select(literal(1)).select_from(S.from_clause(spec)).where(city)
+        return exists(q.where(extra) if extra is not None else q).label(label)
+
+    if time_field is None:
+        return select(has()).subquery()
+    tcol = column(source, time_field)
+    parts = []
+    for b in req.buckets:
+        lo, hi, _ = bounds(tcol, b.period)
+        parts.append(select(_text(b.key).label("b"), has(and_(tcol >= lo, tcol < hi))))
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+
+
+# -- the statement ---------------------------------------------------------------------------------------
+
+def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
+    """The statement and the map from its column labels back to measure names / coverage keys."""
+    names: dict[str, str] = {}
+    label_of: dict[str, str] = {}
+    for i, m in enumerate(measures):
+        names[m.name] = f"m{i}"
+        label_of[f"m{i}"] = m.name
+        if m.agg == "external":
+            for suffix in ("#n", "#asof"):
+                names[m.name + suffix] = f"m{i}{suffix.replace('#', '_')}"
+                label_of[names[m.name + suffix]] = m.name + suffix
+
+    if req.child_level is not None:
+        keys = select(Region.code.label("k"), Region.name.label("name")).where(
+            Region.parent_code == req.scope).subquery("keys")
+    else:
+        keys = select(_text(req.scope).label("k"), _text("").label("name")).subquery("keys")
+    frame = keys
+    bucket_sub = None
+    if req.buckets:
+        rows = [select(_text(b.key).label("b")) for b in req.buckets]
+        bucket_sub = (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("buckets")
+        frame = keys.join(bucket_sub, true())
+    out_cols = [keys.c.k, keys.c.name, bucket_sub.c.b if bucket_sub is not None else literal(None).label("b")]
+
+    groups: list[tuple[object, bool, list[str]]] = []
+    batches: dict[tuple, list[SqlMeasure]] = {}
+    for m in measures:
+        if m.agg in _BATCHED:
+            batches.setdefault((m.source, m.time_field), []).append(m)
+        else:
+            maker = {"pct": percentile_group, "latest": latest_group, "external": external_group}[m.agg]
+            cols = [names[m.name]] + ([names[m.name + "#n"], names[m.name + "#asof"]] if m.agg == "external" else [])
+            groups.append((maker(m, req, names), m.time_field is not None, cols))
+    for (source, time_field), ms in batches.items():
+        groups.append((batched_group(ms, req, names), time_field is not None, [names[m.name] for m in ms]))
+
+    coverage: dict[str, tuple[str, str | None]] = {}
+    for (source, time_field), ms in batches.items():
+        if any(m.zero_if_covered for m in ms):
+            label = f"cov{len(coverage)}"
+            coverage[label] = (source, time_field)
+            groups.append((coverage_group(source, time_field, req, label), time_field is not None, [label]))
+
+    stmt_from = frame
+    for i, (sub, timed, cols) in enumerate(groups):
+        if sub is None:  # no bucket applies (a yearly figure asked for a month)
+            out_cols += [literal(None).label(c) for c in cols]
+            continue
+        on = []
+        if req.child_level is not None and "k" in sub.c:
+            on.append(sub.c.k == keys.c.k)
+        if timed and bucket_sub is not None:
+            on.append(sub.c.b == bucket_sub.c.b)
+        stmt_from = stmt_from.outerjoin(sub, and_(*on) if on else true())
+        out_cols += [sub.c[c] for c in cols]
+    stmt = select(*out_cols).select_from(stmt_from)
+    return stmt, label_of, coverage
+
+
+def run(session: Session, measures: list[SqlMeasure], req: Request):  # noqa: ANN201
+    """Execute; returns ({(k, b): {measure name: value}}, {(k, b): {(source, time_field): covered}}, names)."""
+    stmt, label_of, coverage = build(measures, req)
+    values: dict[tuple, dict] = {}
+    covered: dict[tuple, dict] = {}
+    names: dict[str, str] = {}
+    for row in session.execute(stmt).mappings():
+        key = (row["k"], row["b"])
+        names[row["k"]] = row["name"]
+        values[key] = {label_of[c]: row[c] for c in label_of}
+        covered[key] = {coverage[c]: bool(row[c]) for c in coverage}
+    return values, covered, names

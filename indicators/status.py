@@ -1,0 +1,67 @@
+"""Traffic-light status, its colours and words, and number formatting for indicator values."""
+from __future__ import annotations
+
+from indicators.schema import Indicator
+
+STATUS_COLORS = {"green": "#2BB673", "yellow": "#F5B700", "red": "#E5484D"}
+STATUS_LABELS = {"green": "良好", "yellow": "关注", "red": "预警"}
+NO_DATA = "无数据"
+NO_DATA_COLOR = "#5B6573"
+
+
+def status_of(ind: Indicator, value: float | None) -> str | None:
+    """green / yellow / red by the thresholds and polarity; None without data or thresholds.
+
+    higher_better: value ≥ green → green, ≥ yellow → yellow, else red.
+    lower_better:  value ≤ green → green, ≤ yellow → yellow, else red.
+    """
+    t = ind.thresholds
+    if value is None or t is None:
+        return None
+    if ind.polarity == "higher_better":
+        return "green" if value >= t.green else "yellow" if value >= t.yellow else "red"
+    return "green" if value <= t.green else "yellow" if value <= t.yellow else "red"
+
+
+def bands(ind: Indicator) -> list[dict]:
+    """The three bands in words, for legends: [{status, label, color, range}]."""
+    t = ind.thresholds
+    if t is None:
+        return []
+    g, y = fmt_number(t.green, ind.decimals), fmt_number(t.yellow, ind.decimals)
+    if ind.polarity == "higher_better":
+        ranges = {"green": f"≥ {g}", "yellow": f"{y} – {g}", "red": f"< {y}"}
+    else:
+        ranges = {"green": f"≤ {g}", "yellow": f"{g} – {y}", "red": f"> {y}"}
+    return [{"status": s, "label": STATUS_LABELS[s], "color": STATUS_COLORS[s], "range": f"{ranges[s]} {ind.unit}"}
+            for s in ("green", "yellow", "red")]
+
+
+def fmt_number(value: float | None, decimals: int = 1) -> str:
+    if value is None:
+        return NO_DATA
+    return f"{value:,.{decimals}f}"
+
+
+def fmt_value(ind: Indicator, value: float | None) -> str:
+    if value is None:
+        return NO_DATA
+    return f"{fmt_number(value, ind.decimals)} {ind.unit}".strip()
+
+
+def fmt_delta(ind: Indicator, delta: float | None, pct: float | None) -> str:
+    """环比/同比 text: percentage points for rates (unit %), otherwise the relative change."""
+    if delta is None:
+        return "—"
+    arrow = "↑" if delta > 0 else "↓" if delta < 0 else "→"
+    if ind.unit == "%":
+        return f"{arrow} {abs(delta):.{ind.decimals}f} 个百分点"
+    if pct is None:
+        return f"{arrow} {fmt_number(abs(delta), ind.decimals)} {ind.unit}".strip()
+    return f"{arrow} {abs(pct):.1f}%"
+
+
+def is_improvement(ind: Indicator, delta: float | None) -> bool | None:
+    if delta is None or delta == 0:
+        return None
+    return (delta > 0) == (ind.polarity == "higher_better")

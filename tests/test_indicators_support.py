@@ -1,0 +1,101 @@
+"""Helpers for the indicator tests: hand-written rows for the tiny city (no generators, literal values)."""
+from __future__ import annotations
+
+import textwrap
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert
+
+from indicators.library import load_library
+from store.models import (
+    Event, EventDailyRollup, ExternalValue, Resource, Sensor, SensorDaily, SensorLatest,
+)
+from store.models.sensors import SensorAreaDaily
+from tests.support.tiny_city import codes_for_point
+
+TZ = ZoneInfo("Asia/Shanghai")
+UTC = timezone.utc
+# Points inside known grids of the tiny city.
+WEST_NW = (110.2, 21.9)    # grid 440902001001001 (district 440902, street 440902001)
+WEST_SE = (110.7, 21.1)    # grid 440902002002002
+EAST_NW = (111.2, 21.9)    # grid 440904001001001
+G1 = codes_for_point(*WEST_NW)["grid"]
+G2 = codes_for_point(*EAST_NW)["grid"]
+COUNTERS = ("reported", "registered", "rejected", "dispatched", "dispatched_on_time", "handled", "handled_on_time",
+            "closed", "closed_on_time", "reworked", "handle_hours_sum", "satisfied", "rated")
+
+
+def region_cols(point: tuple[float, float]) -> dict:
+    return {f"{k}_code": v for k, v in codes_for_point(*point).items()}
+
+
+def local(y: int, m: int, d: int, hh: int = 12, mm: int = 0) -> datetime:
+    """A local (Asia/Shanghai) wall-clock time as an aware datetime."""
+    return datetime(y, m, d, hh, mm, tzinfo=TZ)
+
+
+def local_midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=TZ)
+
+
+def rollup(session, point, day: date, source: str = "网格员", category: str = "市容环境", **counts) -> None:  # noqa: ANN001
+    row = {c: 0 for c in COUNTERS}
+    row.update(counts)
+    session.execute(insert(EventDailyRollup), [{"day": day, **region_cols(point), "category": category,
+                                                 "source": source, **row}])
+
+
+_event_no = 0
+
+
+def event(session, point, reported_at: datetime, status: str = "reported", source: str = "网格员", **kw) -> None:  # noqa: ANN001
+    global _event_no
+    _event_no += 1
+    session.add(Event(source=source, source_id=f"T{_event_no}", category=kw.pop("category", "市容环境"),
+                      subcategory="暴露垃圾", title="测试案件", lon=point[0], lat=point[1], status=status,
+                      reported_at=reported_at, **region_cols(point), **kw))
+
+
+def sensor(session, sid: str, kind: str, point, params: dict | None = None) -> None:  # noqa: ANN001
+    session.add(Sensor(id=sid, kind=kind, name=sid, lon=point[0], lat=point[1], params=params or {},
+                       **region_cols(point)))
+    session.flush()
+
+
+def daily(session, sid: str, kind: str, point, day: date, metric: str, value, detail=None, edition=None) -> None:  # noqa: ANN001
+    session.add(SensorDaily(sensor_id=sid, kind=kind, day=local_midnight(day), metric=metric, value=value,
+                            detail=detail, edition=edition, **region_cols(point)))
+
+
+def area_daily(session, region: str, day: date, metric: str, value, edition: str) -> None:  # noqa: ANN001
+    session.add(SensorAreaDaily(region_code=region, level="city" if region.endswith("00") else "district",
+                                city_code="440900", kind="air", day=local_midnight(day), metric=metric, value=value,
+                                edition=edition, stations=1))
+
+
+def latest(session, sid: str, metric: str, value: float, ts: datetime) -> None:  # noqa: ANN001
+    session.add(SensorLatest(sensor_id=sid, metric=metric, value=value, ts=ts))
+
+
+def resource(session, rid: str, kind: str, point, status: str = "available", **kw) -> None:  # noqa: ANN001
+    session.add(Resource(id=rid, kind=kind, name=rid, lon=point[0], lat=point[1], status=status,
+                         **region_cols(point), **kw))
+
+
+def external(session, indicator_id: str, region: str, period: str, value: float) -> None:  # noqa: ANN001
+    session.add(ExternalValue(indicator_id=indicator_id, region_code=region, city_code="440900", period=period,
+                              value=value))
+
+
+def write_yaml(tmp_path: Path, text: str, name: str = "test.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def library_with(tmp_path: Path, text: str) -> dict:
+    """The real library plus the indicators in `text` (for kinds the real library does not use)."""
+    extra = load_library(write_yaml(tmp_path, text))
+    return {**load_library(), **extra}
