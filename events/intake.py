@@ -78,11 +78,13 @@ def check_coordinates(lon, lat) -> tuple[float, float]:  # noqa: ANN001
         x, y = float(lon), float(lat)
     except (TypeError, ValueError):
         raise IntakeError(f"坐标「{lon}, {lat}」不是数字") from None
-    if not (math.isfinite(x) and math.isfinite(y)) or not (-180 <= x <= 180 and -90 <= y <= 90):
-        raise IntakeError(f"坐标「{lon}, {lat}」超出经纬度范围")
-    if abs(y) > abs(x) and abs(x) <= 90:
-        # China is at lon 73–135, lat 3–54: a "longitude" smaller than the latitude means swapped columns.
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise IntakeError(f"坐标「{lon}, {lat}」不是有效数字")
+    # China is at lon 73–135, lat 3–54: a "latitude" over 90 with a small "longitude" means swapped columns.
+    if abs(y) > 90 and abs(x) <= 90 and abs(y) <= 180:
         raise IntakeError(f"坐标「{lon}, {lat}」疑似经纬度颠倒（经度应在前）")
+    if not (-180 <= x <= 180 and -90 <= y <= 90):
+        raise IntakeError(f"坐标「{lon}, {lat}」超出经纬度范围")
     return x, y
 
 

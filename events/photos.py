@@ -116,25 +116,20 @@ def _remove(paths: list[Path]) -> None:
 
 
 def _remove_on_rollback(session: Session, paths: list[Path]) -> None:
-    """Files belong to the transaction that references them: delete them if it rolls back."""
-    def on_rollback(_session) -> None:  # noqa: ANN001
-        _remove(paths)
-        _detach()
+    """Files belong to the transaction that references them: delete them if it rolls back. Both
+    listeners fire once; whichever comes first settles the files' fate."""
+    settled = {"done": False}
 
     def on_commit(_session) -> None:  # noqa: ANN001
-        _detach()
+        settled["done"] = True
 
-    def _detach() -> None:
-        for name, fn in (("after_soft_rollback", on_rollback_soft), ("after_commit", on_commit)):
-            if sa_event.contains(session, name, fn):
-                sa_event.remove(session, name, fn)
+    def on_rollback(_session, previous_transaction) -> None:  # noqa: ANN001
+        if previous_transaction.parent is None and not settled["done"]:  # the outermost transaction
+            settled["done"] = True
+            _remove(paths)
 
-    def on_rollback_soft(_session, previous_transaction) -> None:  # noqa: ANN001
-        if previous_transaction.parent is None:  # the outermost transaction rolled back
-            on_rollback(_session)
-
-    sa_event.listen(session, "after_soft_rollback", on_rollback_soft)
-    sa_event.listen(session, "after_commit", on_commit)
+    sa_event.listen(session, "after_commit", on_commit, once=True)
+    sa_event.listen(session, "after_soft_rollback", on_rollback)
 
 
 def photo_path(meta: dict) -> Path | None:
