@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "emergency.cli",  # import-resources, import-inventory, emergency-coverage
     "sensors.cli",    # import-sensors, import-readings, ingest-mqtt, sensor-status, evaluate-alerts
     "events.cli",     # import-events, event-rollup-check
+    "indicators.cli",  # import-stats, check-indicators
 )
 
 

@@ -27,6 +27,7 @@ GENERATORS: tuple[tuple[str, str], ...] = (
     ("events.demo", "网格事件与案卷流转"),
     ("sensors.demo", "监测站点与读数"),
     ("emergency.demo", "应急资源与事件"),
+    ("indicators.demo_stats", "经济与政务统计（演示）"),
 )
 
 
