@@ -75,7 +75,8 @@ class _Clock:
         out[u] = starts[u] + hours[u] * 3600.0
         if w.any():
             out[w] = self.cal.add_seconds_array(starts[w], np.maximum(hours[w], 0) * 3600.0)
-        return out
+        # Whole seconds, as stored: every comparison and sum below then sees exactly the stored values.
+        return np.round(out)
 
 
 def _to_dt(a: np.ndarray) -> np.ndarray:
@@ -221,7 +222,7 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
             hour[sel] = rng.choice(24, size=sel.size, p=weights / weights.sum())
     day_start = np.array([datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() for d in days])
     t_rep = day_start[day_idx] + hour * 3600 + rng.random(n) * 3600
-    t_rep = np.minimum(t_rep, now.timestamp() - 60)
+    t_rep = np.floor(np.minimum(t_rep, now.timestamp() - 60))
     # Ids in report order, as a live system would have them.
     order = np.argsort(t_rep, kind="stable")
     kind, category, subcategory = kind[order], category[order], subcategory[order]
