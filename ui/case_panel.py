@@ -20,9 +20,10 @@ STATE_BADGE = {"overdue": ":red-badge[已超期]", "warning": ":orange-badge[即
 
 def _client() -> str | None:
     try:
-        return st.context.ip_address
-    except Exception:  # noqa: BLE001 - not available in every runtime (AppTest)
+        ip = st.context.ip_address
+    except Exception:  # noqa: BLE001 - not available in every runtime
         return None
+    return ip[:64] if isinstance(ip, str) else None  # AppTest hands back a mock
 
 
 def load(engine: Engine, viewer: Viewer, case_id: int) -> dict | None:
@@ -99,27 +100,32 @@ def render(engine: Engine, viewer: Viewer, case_id: int, key: str = "case") -> d
 
 
 def actions(engine: Engine, viewer: Viewer, case: dict, key: str) -> None:
-    """One button per allowed action; the chosen one opens its form."""
+    """One button per allowed action; the chosen one opens its form. The form remembers the version the
+    viewer saw when choosing, so if a colleague acts in between, submitting says who got there first
+    instead of silently acting on (or hiding) a case that has moved on."""
     allowed = case["actions"]
-    if not allowed:
-        st.caption("当前状态下您没有可执行的操作")
-        return
     chosen_key = f"{key}-action-{case['id']}"
-    cols = st.columns(min(4, len(allowed)))
-    for i, a in enumerate(allowed):
-        if cols[i % len(cols)].button(a["label"], key=f"{key}-btn-{case['id']}-{a['id']}",
-                                      type="primary" if a["kind"] == "primary" else "secondary",
-                                      width="stretch"):
-            st.session_state[chosen_key] = a["id"]
+    if allowed:
+        cols = st.columns(min(4, len(allowed)))
+        for i, a in enumerate(allowed):
+            if cols[i % len(cols)].button(a["label"], key=f"{key}-btn-{case['id']}-{a['id']}",
+                                          type="primary" if a["kind"] == "primary" else "secondary",
+                                          width="stretch"):
+                st.session_state[chosen_key] = {"id": a["id"], "version": case["version"]}
+    else:
+        st.caption("当前状态下您没有可执行的操作")
     chosen = st.session_state.get(chosen_key)
-    spec = next((a for a in allowed if a["id"] == chosen), None)
-    if spec is None:
+    if not chosen:
         return
-    k = f"{key}-{case['id']}-{spec['id']}"  # widget keys per case and action: no stale input across them
+    action = workflow.ACTIONS[chosen["id"]]
+    seen_version = chosen["version"]
+    k = f"{key}-{case['id']}-{action.id}"  # widget keys per case and action: no stale input across them
     with st.form(f"{k}-form", clear_on_submit=False):
-        st.markdown(f"**{spec['label']}** · 案件 #{case['id']}")
+        st.markdown(f"**{action.label}** · 案件 #{case['id']}")
+        if seen_version != case["version"]:
+            st.caption(":orange[该案件在您选择操作后已有更新，提交时将核对]")
         values: dict = {}
-        if spec["id"] in ("dispatch", "redispatch"):
+        if action.id in ("dispatch", "redispatch"):
             options = case.get("department_options") or []
             names = {d["code"]: f"{d['name']}（{d['kind']}）" for d in options}
             suggestion = case.get("suggestion")
@@ -130,47 +136,47 @@ def actions(engine: Engine, viewer: Viewer, case: dict, key: str) -> None:
             values["department_code"] = st.selectbox("处置部门", codes, index=default if codes else None,
                                                      format_func=lambda c: names.get(c, c), key=f"{k}-dept")
             values["reason"] = st.text_input("改派原因（选择非推荐部门时必填）", key=f"{k}-reason")
-        if spec["id"] == "request_extension":
+        if action.id == "request_extension":
             values["hours"] = st.number_input("延期时长（小时，一般案件按工作小时计）", min_value=1.0,
                                               max_value=workflow.MAX_EXTENSION_HOURS, value=8.0, step=1.0,
                                               key=f"{k}-hours")
-        if spec["id"] == "approve_extension" and case.get("extension_request"):
+        if action.id == "approve_extension" and case.get("extension_request"):
             req = case["extension_request"]
             st.caption(f"申请延期 {req['hours']:g} 小时，理由：{req['reason']}")
-        if spec["id"] == "close":
+        if action.id == "close":
             required = case["source"] == "12345"
-            score = st.selectbox("回访满意度" + ("（12345 工单必填）" if required else "（可选）"),
-                                 [None, 5, 4, 3, 2, 1], format_func=lambda v: "—" if v is None else f"{v} 分",
-                                 key=f"{k}-score")
-            values["satisfaction"] = score
-        if spec["id"] in ("feedback", "verify_pass", "verify_fail"):
+            values["satisfaction"] = st.selectbox(
+                "回访满意度" + ("（12345 工单必填）" if required else "（可选）"), [None, 5, 4, 3, 2, 1],
+                format_func=lambda v: "—" if v is None else f"{v} 分", key=f"{k}-score")
+        if action.id in ("feedback", "verify_pass", "verify_fail"):
             values["photos"] = st.file_uploader(f"现场照片（JPEG/PNG，最多 {max_photos()} 张）",
                                                 type=["jpg", "jpeg", "png"], accept_multiple_files=True,
                                                 key=f"{k}-photos")
-        comment = st.text_area(spec["comment"] or "意见（可选）", key=f"{k}-comment", height=80)
+        comment = st.text_area(action.comment or "意见（可选）", key=f"{k}-comment", height=80)
         c1, c2 = st.columns(2)
-        submitted = c1.form_submit_button(f"确认{spec['label']}", type="primary", width="stretch")
+        submitted = c1.form_submit_button(f"确认{action.label}", type="primary", width="stretch")
         cancelled = c2.form_submit_button("取消", width="stretch")
     if cancelled:
         st.session_state.pop(chosen_key, None)
         st.rerun()
     if submitted:
-        ok, message = submit(engine, viewer, case, spec["id"], comment, values)
+        ok, message = submit(engine, viewer, case["id"], seen_version, action.id, comment, values)
         st.session_state[f"{key}-flash"] = ("ok" if ok else "warn", message)
-        if ok:
+        if ok or "操作未生效" in message:
             st.session_state.pop(chosen_key, None)
         st.rerun()
 
 
-def submit(engine: Engine, viewer: Viewer, case: dict, action: str, comment: str, values: dict) -> tuple[bool, str]:
-    """Run one transition; (ok, message for the user)."""
+def submit(engine: Engine, viewer: Viewer, case_id: int, version: int, action: str, comment: str,
+           values: dict) -> tuple[bool, str]:
+    """Run one transition against the version the viewer saw; (ok, message for the user)."""
     values = {k: v for k, v in values.items() if v not in (None, [], "")}
     try:
         with session_scope(engine) as s:
-            event = workflow.transition(s, case["id"], action, viewer, comment, expected_version=case["version"],
+            event = workflow.transition(s, case_id, action, viewer, comment, expected_version=version,
                                         client=_client(), **values)
             status = workflow.STATUS_NAMES[event.status]
-        return True, f"案件 #{case['id']} 已{workflow.ACTIONS[action].label}，当前状态「{status}」"
+        return True, f"案件 #{case_id} 已{workflow.ACTIONS[action].label}，当前状态「{status}」"
     except workflow.ConcurrentChange as exc:
         return False, str(exc)
     except (workflow.WorkflowError, PermissionDenied, PhotoError) as exc:

@@ -1,0 +1,226 @@
+"""AppTest of the three case pages as each role that uses them: the whole loop through the UI (report on
+我的网格 → 立案/派遣 on 指挥调度 → 签收/反馈 with a photo on 部门处置 → 核查 on 我的网格 → 结案), two dispatchers
+on one case (one wins, the other is told who), a leader who may approve 挂账 but not dispatch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+import settings
+from events import workflow
+from events.batch import batch_transition
+from geo import crs
+from store.db import dispose_engines, session_scope
+from store.models import Event
+from store.scope import Viewer
+from tests.test_events_support import (
+    DUTY, DUTY2, GRID_OFFICER, LEADER, STREET_OFFICE, dept, drive, jpeg_bytes, new_case, prepare,
+)
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+
+
+@pytest.fixture
+def app_db(sqlite_city_engine, monkeypatch, tmp_path):
+    prepare(sqlite_city_engine)
+    monkeypatch.setenv("DATABASE_URL", sqlite_city_engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("CITYOPS_APP_UPLOAD_DIR", str(tmp_path / "uploads"))
+    settings.reload_settings()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield sqlite_city_engine
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.delenv("CITYOPS_APP_UPLOAD_DIR")
+    settings.reload_settings()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    dispose_engines()
+
+
+def _app(page: str, viewer: Viewer, case: int | None = None) -> AppTest:
+    at = AppTest.from_file(str(PAGES / page), default_timeout=60)
+    at.session_state["viewer"] = viewer
+    if case is not None:
+        at.query_params["case"] = str(case)
+    return at.run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def _click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click()
+    return at.run()
+
+
+def _status(engine, eid: int) -> str:  # noqa: ANN001
+    with session_scope(engine, readonly=True) as s:
+        return s.get(Event, eid).status
+
+
+def _messages(at: AppTest) -> str:
+    return " ".join(str(m.value) for m in [*at.success, *at.warning, *at.error, *at.info])
+
+
+def test_dispatch_console_register_and_dispatch(app_db):
+    with session_scope(app_db) as s:
+        eid = new_case(s, source="12345", source_id="H-1", reporter_name="张三", reporter_phone="13812341234").id
+    at = _app("dispatch.py", DUTY, eid)
+    _ok(at)
+    assert {m.label for m in at.metric} >= {"待立案", "待派遣", "已超期", "即将超期"}
+    assert next(m for m in at.metric if m.label == "待立案").value == "1"
+    assert any("13812341234" in m.value for m in at.markdown)  # duty officers may see personal data
+    assert _labels(at)[:2] == ["立案", "不予立案"]
+    at = _click(at, "立案")
+    at = _click(at, "确认立案")
+    _ok(at)
+    assert _status(app_db, eid) == "registered"
+    assert "已立案" in _messages(at)
+    at = _click(at, "派遣")
+    dept_box = next(sb for sb in at.selectbox if sb.label == "处置部门")
+    assert dept_box.value == STREET_OFFICE  # the routing suggestion is preselected
+    at = _click(at, "确认派遣")
+    _ok(at)
+    with session_scope(app_db, readonly=True) as s:
+        e = s.get(Event, eid)
+        assert (e.status, e.department_code) == ("dispatched", STREET_OFFICE)
+
+
+def test_two_dispatchers_one_case(app_db):
+    with session_scope(app_db) as s:
+        eid = new_case(s).id
+        drive(s, eid, "registered")
+    first, second = _app("dispatch.py", DUTY, eid), _app("dispatch.py", DUTY2, eid)
+    first, second = _click(first, "派遣"), _click(second, "派遣")
+    first = _click(first, "确认派遣")
+    assert "已派遣" in _messages(first)
+    second = _click(second, "确认派遣")
+    _ok(second)
+    message = _messages(second)
+    assert "duty1" in message and "派遣" in message and "请刷新" in message, message
+    with session_scope(app_db, readonly=True) as s:
+        assert s.get(Event, eid).version == 3
+
+
+def test_leader_sees_but_may_only_approve(app_db):
+    with session_scope(app_db) as s:
+        waiting = new_case(s).id
+        hang = new_case(s).id
+        drive(s, hang, "hang_requested")
+    at = _app("dispatch.py", LEADER, waiting)
+    _ok(at)
+    assert "立案" not in _labels(at) and "派遣" not in _labels(at)
+    assert not any("13812341234" in m.value for m in at.markdown)
+    at = _app("dispatch.py", LEADER, hang)
+    assert {"批准挂账", "驳回挂账"} <= set(_labels(at))
+    at = _click(at, "批准挂账")
+    at = _click(at, "确认批准挂账")
+    _ok(at)
+    assert _status(app_db, hang) == "hung"
+
+
+def test_department_signs_and_feeds_back_with_a_photo(app_db):
+    with session_scope(app_db) as s:
+        eid = new_case(s).id
+        drive(s, eid, "dispatched")
+    staff = dept()
+    at = _app("department.py", staff)
+    _ok(at)
+    assert any("办事处" in m.value for m in at.markdown)
+    assert {"签收", "处置反馈", "退回"} <= set(_labels(at))
+    at = _click(at, "签收")
+    at = _click(at, "确认签收")
+    assert _status(app_db, eid) == "handling"
+    at.button_group(key="dept_tab").set_value("处置中").run()
+    _ok(at)
+    at = _click(at, "处置反馈")
+    at.file_uploader[0].set_value(("现场.jpg", jpeg_bytes(), "image/jpeg"))
+    at.text_area[0].input("已清理完毕")
+    at = _click(at, "确认处置反馈")
+    _ok(at)
+    with session_scope(app_db, readonly=True) as s:
+        e = s.get(Event, eid)
+        assert e.status == "handled" and len(e.photos) == 1 and e.photos[0]["name"] == "现场.jpg"
+
+
+def test_department_feedback_without_comment_is_refused(app_db):
+    with session_scope(app_db) as s:
+        eid = new_case(s).id
+        drive(s, eid, "handling")
+    at = _app("department.py", dept())
+    at.button_group(key="dept_tab").set_value("处置中").run()
+    at = _click(at, "处置反馈")
+    at = _click(at, "确认处置反馈")
+    assert "须填写处置情况" in _messages(at)
+    assert _status(app_db, eid) == "handling"
+
+
+def test_department_other_bureau_sees_nothing(app_db):
+    with session_scope(app_db) as s:
+        eid = new_case(s).id
+        drive(s, eid, "dispatched")
+    at = _app("department.py", dept("CGJ"))
+    _ok(at)
+    assert "没有「待签收」的案件" in _messages(at)
+    at = _app("department.py", Viewer("nobody", "department", "440900"))
+    assert "未关联处置部门" in _messages(at)
+
+
+def test_grid_officer_reports_with_typed_gcj02_and_verifies(app_db):
+    at = _app("my_grid.py", GRID_OFFICER)
+    _ok(at)
+    assert next(m for m in at.metric if m.label == "在办案件").value == "0"
+    glon, glat = crs.from_wgs84(110.2, 21.8, "gcj02")
+    at.selectbox(key="mg_category").set_value("街面秩序").run()
+    at.selectbox(key="mg_subcategory").set_value("占道经营").run()
+    at.text_input(key="mg_title").input("菜市场门口占道")
+    at.selectbox(key="mg_crs").set_value("gcj02")
+    at.number_input(key="mg_lon").set_value(round(glon, 6))
+    at.number_input(key="mg_lat").set_value(round(glat, 6))
+    at = _click(at, "提交上报")
+    _ok(at)
+    assert "已上报" in _messages(at), _messages(at)
+    with session_scope(app_db, readonly=True) as s:
+        e = s.execute(select(Event)).scalar_one()
+        assert (e.source, e.reporter_user, e.grid_code) == ("网格员", "g1", GRID_OFFICER.zone_code)
+        assert e.lon == pytest.approx(110.2, abs=2e-6) and e.lat == pytest.approx(21.8, abs=2e-6)
+        eid = e.id
+    # outside the officer's grid
+    at.number_input(key="mg_lon").set_value(111.9)
+    at.number_input(key="mg_lat").set_value(21.1)
+    at.selectbox(key="mg_crs").set_value("wgs84")
+    at = _click(at, "提交上报")
+    assert "不在您的管辖网格内" in _messages(at)
+    # the case comes back for verification after the department's feedback
+    with session_scope(app_db) as s:
+        drive(s, eid, "handled")
+    at = _app("my_grid.py", GRID_OFFICER)
+    assert next(m for m in at.metric if m.label == "待核查").value == "1"
+    at = _click(at, "核查通过")
+    at = _click(at, "确认核查通过")
+    _ok(at)
+    assert _status(app_db, eid) == "verified"
+
+
+def test_batch_dispatch_uses_each_suggestion(app_db):
+    with session_scope(app_db) as s:
+        ids = [new_case(s).id for _ in range(3)]
+        for i in ids:
+            drive(s, i, "registered")
+        versions = [s.get(Event, i).version for i in ids]
+    with session_scope(app_db) as s:  # a colleague takes the second one first
+        workflow.transition(s, ids[1], "dispatch", DUTY2, department_code=STREET_OFFICE)
+    results = batch_transition(app_db, DUTY, list(zip(ids, versions)), "dispatch")
+    assert [r.ok for r in results] == [True, False, True]
+    assert "duty2" in results[1].message
+    with session_scope(app_db, readonly=True) as s:
+        assert {s.get(Event, i).department_code for i in ids} == {STREET_OFFICE}
