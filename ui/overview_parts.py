@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import settings
+from auth.roles import pages_for
 from geo import layers as L
 from situation import kpis
 from situation.briefing import Tile, briefing_html, svg_map
@@ -144,11 +145,15 @@ def urgent_list(viewer: Viewer, code: str) -> None:
     if not items:
         st.success("当前无超期案件、开放预警或突发事件")
         return
+    allowed = {p.path for p in pages_for(viewer.role)}
+    icons = {"突发事件": ":material/emergency_home:", "预警": ":material/warning:", "超期案件": ":material/timer_off:"}
     with st.container(height=260):
         for item in items[:24]:
-            icon = {"突发事件": ":red[:material/emergency_home:]", "预警": ":orange[:material/warning:]",
-                    "超期案件": ":orange[:material/timer_off:]"}.get(item.kind, "•")
-            st.markdown(f"{icon} **{item.kind}** {item.text}")
+            label = f"**{item.kind}** {item.text}"
+            if item.page in allowed:
+                st.page_link(item.page, label=label, icon=icons.get(item.kind), query_params=item.params)
+            else:
+                st.markdown(f"{icons.get(item.kind, '')} {label}")
 
 
 def ranking(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
