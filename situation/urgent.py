@@ -38,7 +38,7 @@ def open_incidents(session: Session, viewer: Viewer, code: str, limit: int) -> l
 
 def open_alerts(session: Session, viewer: Viewer, code: str, limit: int) -> list[Item]:
     frame = sensor_queries.open_alerts(session, viewer, code, limit=limit)
-    return [Item("预警", f"【{r.severity}】{r.sensor}：{r.message}（{_fmt(r.opened_at)}）", r.opened_at,
+    return [Item("预警", f"【{r.severity}】{r.sensor} · {r.rule}（{_fmt(r.opened_at)}）", r.opened_at,
                  "pages/environment.py", {}) for r in frame.itertuples()]
 
 

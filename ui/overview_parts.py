@@ -163,7 +163,7 @@ def ranking(viewer: Viewer, code: str, period: Period, indicator_id: str) -> Non
     if ranked.empty:
         st.info("当前范围没有下级区域或暂无数据")
         return
-    st.dataframe(ranked, hide_index=True, width="stretch", height=260)
+    st.dataframe(ranked, hide_index=True, width="stretch", height=min(36 * (len(ranked) + 1) + 4, 320))
 
 
 def kpi_tiles(viewer: Viewer, code: str, period: Period) -> None:
