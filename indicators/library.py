@@ -30,7 +30,7 @@ class LibraryError(Exception):
 def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
-    return sorted(list(path.glob("*.yaml")) + list(path.glob("*.yml")))
+    return sorted(list(path.glob("*.yaml")) + list(path.glob("*.yml")))  # README.md beside them is ignored
 
 
 def _load(path: Path) -> tuple[dict[str, Indicator], list[str]]:

@@ -68,8 +68,11 @@ class hours_between(FunctionElement):  # noqa: N801 - SQL function style
 
 @compiles(hours_between, "sqlite")
 def _hours_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
-    start, end = list(element.clauses)
-    return f"((julianday({compiler.process(end, **kw)}) - julianday({compiler.process(start, **kw)})) * 24.0)"
+    # Whole seconds from strftime('%s') plus the stored microseconds ("YYYY-MM-DD HH:MM:SS.ffffff"):
+    # julianday() differences would carry ~10 µs of floating-point error and differ from PostgreSQL.
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"(((strftime('%s', {end}) - strftime('%s', {start})) + "
+            f"(CAST(substr({end}, 20) AS REAL) - CAST(substr({start}, 20) AS REAL))) / 3600.0)")
 
 
 @compiles(hours_between, "postgresql")

@@ -49,16 +49,18 @@ def fmt_value(ind: Indicator, value: float | None) -> str:
     return f"{fmt_number(value, ind.decimals)} {ind.unit}".strip()
 
 
-def fmt_delta(ind: Indicator, delta: float | None, pct: float | None) -> str:
-    """环比/同比 text: percentage points for rates (unit %), otherwise the relative change."""
+def fmt_delta(ind: Indicator, delta: float | None, pct: float | None, signed: bool = False) -> str:
+    """环比/同比 text: percentage points for rates (unit %), otherwise the relative change.
+    `signed` writes "+1.2%" / "-1.2%" instead of arrows (st.metric draws its own arrow from the sign)."""
     if delta is None:
         return "—"
-    arrow = "↑" if delta > 0 else "↓" if delta < 0 else "→"
+    arrow = ("+" if delta > 0 else "-" if delta < 0 else "±") if signed else \
+        ("↑ " if delta > 0 else "↓ " if delta < 0 else "→ ")
     if ind.unit == "%":
-        return f"{arrow} {abs(delta):.{ind.decimals}f} 个百分点"
+        return f"{arrow}{abs(delta):.{ind.decimals}f} 个百分点"
     if pct is None:
-        return f"{arrow} {fmt_number(abs(delta), ind.decimals)} {ind.unit}".strip()
-    return f"{arrow} {abs(pct):.1f}%"
+        return f"{arrow}{fmt_number(abs(delta), ind.decimals)} {ind.unit}".strip()
+    return f"{arrow}{abs(pct):.1f}%"
 
 
 def is_improvement(ind: Indicator, delta: float | None) -> bool | None:

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import insert
 
 from indicators.library import load_library
@@ -99,3 +100,53 @@ def library_with(tmp_path: Path, text: str) -> dict:
     """The real library plus the indicators in `text` (for kinds the real library does not use)."""
     extra = load_library(write_yaml(tmp_path, text))
     return {**load_library(), **extra}
+
+
+# -- the demo city, seeded once per test session -------------------------------------------------------------
+
+DEMO_UNTIL = date(2026, 11, 20)
+DEMO_NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def _seed(url: str):  # noqa: ANN202
+    from demo.seed import seed_demo
+    from store.db import get_engine
+
+    engine = get_engine(url)
+    seed_demo(engine, "demo", until=DEMO_UNTIL, log=lambda *_: None)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def demo_engine(tmp_path_factory):
+    """The demo-scale city (all domain generators) in SQLite, built once per session."""
+    return _seed(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+
+
+@pytest.fixture(scope="session")
+def demo_pg_engine():
+    """The same demo city in its own PostgreSQL database (the shared test database is reset by other
+    fixtures, so this one lives apart and is dropped at the end)."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from store.db import dispose_engines
+    from tests.conftest import PG_ADMIN_URL
+
+    name = f"cityops_ind_demo_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required but unavailable: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield _seed(url)
+    dispose_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -1,0 +1,118 @@
+"""Definitions in words: a formula rendered readably in Chinese, for the catalogue, legends and exports."""
+from __future__ import annotations
+
+from indicators import sources as S
+from indicators.schema import (
+    GRAIN_NAMES, KIND_NAMES, NOW, POLARITY_NAMES, TIME_UNIT_NAMES, Filter, Indicator, Measure,
+)
+from store.models.regions import LEVEL_NAMES_ZH
+
+COLUMN_NAMES = {
+    "reported": "上报数", "registered": "立案数", "rejected": "不予立案数", "dispatched": "派遣数",
+    "dispatched_on_time": "按期派遣数", "handled": "处置数", "handled_on_time": "按期处置数", "closed": "结案数",
+    "closed_on_time": "按期结案数", "reworked": "返工次数", "handle_hours_sum": "处置时长合计", "satisfied": "满意数",
+    "rated": "参评数", "population": "常住人口", "capacity": "容纳人数", "area_m2": "有效避难面积",
+    "headcount": "在编人数", "quantity": "库存量", "reserved": "已预留量", "value": "数值",
+    "eta_minutes": "预计到达分钟数", "reported_at": "上报时间", "registered_at": "立案时间",
+    "dispatched_at": "派遣时间", "handled_at": "处置反馈时间", "closed_at": "结案时间", "rejected_at": "不予立案时间",
+    "stage_deadline": "环节截止时间", "status": "状态", "source": "来源", "metric": "监测项目", "kind": "类型",
+    "level": "等级/层级", "item": "物资", "opened_at": "开设时间", "created_at": "调派时间", "day": "日期",
+    "category": "大类", "department_code": "部门", "sensor_id": "站点", "sensors.kind": "站点类型",
+    "incidents.opened_at": "事件开设时间", "ts": "读数时间", "hour": "小时",
+}
+OP_WORDS = {"=": "=", "!=": "≠", "in": "属于", "not_in": "不属于", ">=": "≥", "<=": "≤", ">": ">", "<": "<",
+            "is_null": "为空", "not_null": "非空"}
+PERIOD_AGG_WORDS = {"sum": "跨月求和", "last": "取时段内最后一个有数据月份的值", "mean": "跨月平均"}
+LATEST_AGG_WORDS = {"mean": "平均", "sum": "合计", "max": "最大值", "min": "最小值"}
+
+
+def col(name: str) -> str:
+    return COLUMN_NAMES.get(name, name)
+
+
+def filter_text(f: Filter) -> str:
+    if f.any_of:
+        return "（" + " 或 ".join(filter_text(g) for g in f.any_of) + "）"
+    words = OP_WORDS[f.op]
+    if f.op in ("is_null", "not_null"):
+        return f"{col(f.column)}{words}"
+    value = "计算时刻" if f.value == NOW else (
+        "{" + "、".join(str(v) for v in f.value) + "}" if isinstance(f.value, (list, tuple)) else str(f.value))
+    return f"{col(f.column)} {words} {value}"
+
+
+def _where(filters, source: str, time_field: str | None) -> str:  # noqa: ANN001
+    label = S.SOURCES[source].label if source in S.SOURCES else source
+    parts = [label]
+    if filters:
+        parts.append("条件：" + "，且 ".join(filter_text(f) for f in filters))
+    parts.append(f"按{col(time_field)}计入统计期" if time_field else "实时状态")
+    return "〔" + "；".join(parts) + "〕"
+
+
+def _terms(terms) -> str:  # noqa: ANN001
+    out = ""
+    for i, (sign, name) in enumerate(terms):
+        out += ("" if i == 0 else (" + " if sign > 0 else " − ")) + ("−" if i == 0 and sign < 0 else "") + col(name)
+    return out
+
+
+def measure_text(m: Measure) -> str:
+    head = "计数" if m.agg == "count" else f"求和（{_terms(m.terms)}）"
+    return head + _where(m.filters, m.source, m.time_field)
+
+
+def formula_text(ind: Indicator) -> str:
+    f = ind.formula
+    if f.kind == "ratio":
+        scale = "" if f.scale == 1 else f" × {f.scale:g}"
+        return f"分子 ÷ 分母{scale}；分子：{measure_text(f.numerator)}；分母：{measure_text(f.denominator)}"
+    if f.kind == "external":
+        unit = "按年" if ind.grain == "year" else "按月"
+        return f"外部统计数据（{unit}导入，import-stats）；{PERIOD_AGG_WORDS[f.period_agg]}"
+    if f.kind == "standard":
+        from indicators import calculators
+
+        calc = calculators.get(f.calculator)
+        return f"{calc.label}：{calc.describe(f.params)}"
+    where = _where(f.filters, f.source, f.time_field)
+    if f.kind == "count":
+        return "计数" + where
+    if f.kind == "sum":
+        return f"求和（{_terms(f.terms)}）" + where
+    if f.kind == "mean":
+        stat = f"第{f.percentile:g}百分位数（最近秩法）" if f.percentile is not None else "算术平均"
+        return f"{col(f.column)}的{stat}" + where
+    if f.kind == "duration":
+        stat = "算术平均" if f.stat == "mean" else f"第{f.stat[1:]}百分位数（最近秩法）"
+        return f"从{col(f.start)}到{col(f.end)}的时长（{TIME_UNIT_NAMES[f.time_unit]}）的{stat}" + where
+    if f.kind == "latest":
+        if f.entity and f.time_field:
+            return f"每个{col(f.entity)}在统计期内最后一条{col(f.column)}的{LATEST_AGG_WORDS[f.agg]}" + where
+        return f"最新{col(f.column)}的{LATEST_AGG_WORDS[f.agg]}" + where
+    return KIND_NAMES.get(f.kind, f.kind)
+
+
+def thresholds_text(ind: Indicator) -> str:
+    t = ind.thresholds
+    if t is None:
+        return "未设阈值（只作比较）"
+    if ind.polarity == "higher_better":
+        return f"绿 ≥ {t.green:g}；黄 {t.yellow:g}–{t.green:g}；红 < {t.yellow:g}"
+    return f"绿 ≤ {t.green:g}；黄 {t.green:g}–{t.yellow:g}；红 > {t.yellow:g}"
+
+
+def levels_text(ind: Indicator) -> str:
+    return "、".join(LEVEL_NAMES_ZH[lv] for lv in ind.levels)
+
+
+def summary_rows(ind: Indicator) -> list[tuple[str, str]]:
+    """(label, text) pairs describing one indicator, in catalogue order."""
+    return [
+        ("编号", ind.id), ("名称", ind.name), ("领域", ind.domain), ("单位", ind.unit or "（无量纲）"),
+        ("方向", POLARITY_NAMES[ind.polarity]), ("阈值", thresholds_text(ind)),
+        ("目标值", "—" if ind.target is None else f"{ind.target:g} {ind.unit}".strip()),
+        ("适用层级", levels_text(ind)), ("统计粒度", GRAIN_NAMES[ind.grain]), ("责任部门", ind.owner),
+        ("公式类型", KIND_NAMES[ind.formula.kind]), ("公式", formula_text(ind)), ("定义", ind.description),
+        ("定义文件", ind.file),
+    ]
