@@ -18,19 +18,21 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import settings
+from indicators.standards import aqi as aqi_std
 from indicators.standards import noise as noise_std
 from indicators.standards import water as water_std
 from sensors import assessment as A
-from sensors.daily import hourly_frame, local_midnight
+from sensors.daily import local_midnight
 from sensors.metrics import metric_label
 from sensors.registry import SensorIndex, SensorInfo
-from store.models.sensors import Alert, Sensor, SensorDaily
+from store.models.sensors import Alert, Sensor, SensorDaily, SensorHourly
 
 log = logging.getLogger("sensors.alerts")
 RULES_PATH = Path(__file__).resolve().parent / "alert_rules.yaml"
@@ -156,52 +158,75 @@ def threshold_of(rule: Rule, info: SensorInfo) -> float:
 
 # -- signals ---------------------------------------------------------------------------------------
 
-def signal_series(session: Session, rule: Rule, info: SensorInfo, now: datetime,
-                  cache: dict) -> pd.Series:
-    """Values per period (index: period start, UTC), oldest first, over enough history for the rule."""
-    periods = rule.duration + rule.clear_after + 1
-    if rule.signal == "daily":
-        start = local_midnight((now - timedelta(days=periods + 1)).astimezone(A.TZ).date())
-        rows = session.execute(
-            select(SensorDaily.day, SensorDaily.value).where(
-                SensorDaily.sensor_id == info.id, SensorDaily.metric == rule.metric,
-                SensorDaily.day >= start, SensorDaily.day <= now)
-            .order_by(SensorDaily.day)).all()
-        return pd.Series({pd.Timestamp(d): v for d, v in rows if v is not None}, dtype=float)
-    lookback = timedelta(hours=periods + (24 if rule.signal == "aqi_hourly" else 0))
-    key = (info.id, "hourly")
-    if key not in cache:
-        cache[key] = hourly_frame(session, [info.id], now - timedelta(hours=periods + 25), now + timedelta(hours=1))
-    frame = cache[key]
-    frame = frame[frame["hour"] >= pd.Timestamp(now - lookback)] if not frame.empty else frame
-    if rule.signal == "aqi_hourly":
-        key = (info.id, "aqi")
-        if key not in cache:
-            # Only the hours the rule looks at are assessed (the frame holds the 2012 moving-mean history).
-            cache[key] = A.hourly_aqi(cache[(info.id, "hourly")], since=now - timedelta(hours=periods + 1))
-        hourly = cache[key]
-        if hourly.empty:
-            return pd.Series(dtype=float)
-        # Where HJ 633-2026 §5.3.1 publishes NA (an item missing, AQI ≤ 100) the largest sub-index still
-        # tells that the hour is not above the threshold, so an alert can clear at a station lacking an item.
-        value = [a if a is not None and a == a else (max(i.values()) if i else None)
-                 for a, i in zip(hourly["aqi"], hourly["iaqi"])]
-        s = pd.Series(value, index=pd.DatetimeIndex(hourly["hour"]).tz_convert("UTC"), dtype=float)
-        return s.dropna()
-    part = frame[frame["metric"] == rule.metric]
-    if part.empty:
-        return pd.Series(dtype=float)
-    if rule.stat != "mean":
-        # max/min within the hour come from the rollup's vmax/vmin
-        from store.models.sensors import SensorHourly as H
+class Signals:
+    """Every signal the rules need for a set of sensors, read with one query per table and computed
+    for all stations at once (an ingest batch touches hundreds of stations)."""
 
-        col = H.vmax if rule.stat == "max" else H.vmin
-        rows = session.execute(select(H.hour, col).where(
-            H.sensor_id == info.id, H.metric == rule.metric, H.hour >= now - lookback, H.hour <= now)
-            .order_by(H.hour)).all()
-        return pd.Series({pd.Timestamp(h): v for h, v in rows}, dtype=float)
-    s = part.set_index(pd.DatetimeIndex(pd.to_datetime(part["hour"], utc=True)))["value"].sort_index()
-    return s.astype(float)
+    def __init__(self, session: Session, infos: list[SensorInfo], rules: tuple[Rule, ...], now: datetime) -> None:
+        self.now = now
+        hourly_rules = [r for r in rules if r.signal != "daily"]
+        daily_rules = [r for r in rules if r.signal == "daily"]
+        self.hours = max((r.duration + r.clear_after + 1 for r in hourly_rules), default=1)
+        days = max((r.duration + r.clear_after + 1 for r in daily_rules), default=1)
+        ids = [i.id for i in infos]
+        top = now.replace(minute=0, second=0, microsecond=0)
+        self.h_start = top - timedelta(hours=self.hours + 24)
+        h = SensorHourly
+        rows = session.execute(select(h.sensor_id, h.hour, h.metric, h.n, h.total, h.vmin, h.vmax, h.etotal).where(
+            h.sensor_id.in_(ids), h.hour >= self.h_start, h.hour <= now)).all()
+        frame = pd.DataFrame(rows, columns=["sensor_id", "hour", "metric", "n", "total", "vmin", "vmax", "etotal"])
+        if not frame.empty:
+            frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+            frame["mean"] = frame["total"] / frame["n"]
+            frame["value"] = frame["mean"]
+        self.hourly = {sid: part for sid, part in frame.groupby("sensor_id")} if not frame.empty else {}
+        d = SensorDaily
+        metrics = sorted({r.metric for r in daily_rules})
+        self.daily: dict[tuple[str, str], pd.Series] = {}
+        if metrics:
+            first = local_midnight((now - timedelta(days=days + 1)).astimezone(A.TZ).date())
+            for sid, metric, day, value in session.execute(select(d.sensor_id, d.metric, d.day, d.value).where(
+                    d.sensor_id.in_(ids), d.metric.in_(metrics), d.day >= first, d.day <= now).order_by(d.day)):
+                if value is not None:
+                    self.daily.setdefault((sid, metric), {})[pd.Timestamp(day)] = value
+        air = [i.id for i in infos if i.kind == "air"] if any(r.signal == "aqi_hourly" for r in rules) else []
+        self.aqi = self._aqi(frame, air, top) if air else {}
+
+    def _aqi(self, frame: pd.DataFrame, ids: list[str], top: datetime) -> dict[str, pd.Series]:
+        """Hourly AQI of the last hours per air station; where the AQI is NA (HJ 633-2026 §5.3.1: an item
+        missing, AQI ≤ 100) the largest sub-index stands in, so an alert can clear at such a station."""
+        n_hours = self.hours + 25
+        start = pd.Timestamp(top - timedelta(hours=n_hours - 1)).tz_convert(A.TZ)
+        f = frame[["sensor_id", "hour", "metric", "value"]] if not frame.empty else frame
+        grid = A.hour_grid(f, ids, start, n_hours, A.AIR_POLLUTANTS)
+        inputs = A.hourly_inputs_grid(grid)
+        out: dict[str, pd.Series] = {}
+        for i, sid in enumerate(ids):
+            values: dict = {}
+            for k in range(n_hours - self.hours - 1, n_hours):
+                if np.isnan(grid[i, k]).all():
+                    continue
+                at = (start + pd.Timedelta(hours=k)).tz_convert("UTC")
+                conc = {key: float(arr[i, k]) for key, arr in inputs.items() if not np.isnan(arr[i, k])}
+                res = aqi_std.hourly_aqi(conc, aqi_std.edition_for(at.to_pydatetime()))
+                value = res.aqi if res.aqi is not None else (max(res.iaqi.values()) if res.iaqi else None)
+                if value is not None:
+                    values[at] = float(value)
+            out[sid] = pd.Series(values, dtype=float)
+        return out
+
+    def series(self, rule: Rule, info: SensorInfo) -> pd.Series:
+        """Values per period (index: period start, UTC), oldest first."""
+        if rule.signal == "daily":
+            return pd.Series(self.daily.get((info.id, rule.metric), {}), dtype=float).sort_index()
+        if rule.signal == "aqi_hourly":
+            return self.aqi.get(info.id, pd.Series(dtype=float))
+        part = self.hourly.get(info.id)
+        if part is None:
+            return pd.Series(dtype=float)
+        part = part[part["metric"] == rule.metric]
+        column = {"mean": "mean", "max": "vmax", "min": "vmin"}[rule.stat]
+        return pd.Series(part[column].to_numpy(float), index=pd.DatetimeIndex(part["hour"]), dtype=float).sort_index()
 
 
 def trailing_run(series: pd.Series, predicate, step: timedelta) -> int:  # noqa: ANN001
@@ -364,16 +389,14 @@ def evaluate_sensors(session: Session, sensor_ids: set[str], index: SensorIndex,
         return 0, 0
     open_alerts = {(a.rule_id, a.sensor_id): a for a in session.execute(
         select(Alert).where(Alert.status == "open", Alert.sensor_id.in_(sorted(sensor_ids)))).scalars()}
-    for sid in sorted(sensor_ids):
-        info = index.get(sid)
-        if info is None:
-            continue
-        cache: dict = {}
+    infos = [index.get(sid) for sid in sorted(sensor_ids) if index.get(sid) is not None]
+    signals = Signals(session, infos, rules, now)
+    for info in infos:
+        sid = info.id
         for rule in rules:
             if not applies(rule, info):
                 continue
-            series = signal_series(session, rule, info, now, cache)
-            d = decide(rule, series, threshold_of(rule, info))
+            d = decide(rule, signals.series(rule, info), threshold_of(rule, info))
             current = open_alerts.get((rule.id, sid))
             if current is None and d.fire:
                 alert = _open(session, rule, info, d, now)

@@ -25,6 +25,7 @@ Our own rules (the standards leave them to the operator), stated here so the pag
 """
 from __future__ import annotations
 
+import warnings
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -76,22 +77,20 @@ def _moving(wide: pd.DataFrame, col: str, window: int, min_periods: int) -> pd.S
 
 def air_daily_stats(frame: pd.DataFrame) -> pd.DataFrame:
     """Per local day: SO2, NO2, CO, PM10, PM2.5 daily means, O3 (daily max 8-hour mean), O3_1h
-    (daily max 1-hour) and `hours` (hours with any value); NaN where invalid."""
-    wide = wide_local(frame, AIR_POLLUTANTS)
-    if wide.empty:
-        return pd.DataFrame(columns=[*AIR_POLLUTANTS, "O3_1h", "hours"])
-    days = _day_index(wide.index)
-    grouped = wide.groupby(days.values)
-    counts = grouped.count()
-    out = grouped.mean().where(counts >= MIN_HOURS_DAILY)
-    # O3 8-hour windows ending at local hours 07..23 lie within one natural day.
-    o3_8h = _moving(wide, "O3", 8, MIN_HOURS_8H)
-    o3_8h = o3_8h.where(wide.index.hour >= 7)
-    out["O3"] = o3_8h.groupby(days.values).max()
-    out["O3_1h"] = wide["O3"].groupby(days.values).max().where(counts["O3"] >= MIN_HOURS_DAILY)
-    out["hours"] = wide.notna().any(axis=1).groupby(days.values).sum().astype(int)
-    out.index.name = "day"
-    return out
+    (daily max 1-hour) and `hours` (hours with any value); NaN where invalid. (One station or area;
+    the same numpy code as the many-station path in `air_daily_grid`.)"""
+    cols = [*AIR_POLLUTANTS, "O3_1h", "hours"]
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=cols)
+    local = pd.to_datetime(frame["hour"], utc=True).dt.tz_convert(TZ)
+    first, last = local.min().date(), local.max().date()
+    n_days = (last - first).days + 1
+    start = pd.Timestamp(first).tz_localize(TZ)
+    grid = hour_grid(frame.assign(sensor_id="_"), ["_"], start, n_days * 24, AIR_POLLUTANTS)
+    stats = air_daily_grid(grid)
+    days = [first + pd.Timedelta(days=i).to_pytimedelta() for i in range(n_days)]
+    out = pd.DataFrame({k: stats[k][0] for k in cols}, index=pd.Index(days, name="day"))
+    return out[out["hours"] > 0]
 
 
 def _clean(value) -> float | None:  # noqa: ANN001
@@ -273,3 +272,83 @@ def aqi_level(aqi: int | None) -> tuple[int | None, str | None, str | None]:
 
 def day_of(ts) -> date:  # noqa: ANN001
     return pd.Timestamp(ts).tz_convert(TZ).date()
+
+
+# -- vectorised over many stations (ingest batches, demo volumes) ------------------------------------
+
+def hour_grid(frame: pd.DataFrame, ids: list[str], start_local: pd.Timestamp, hours: int,
+              metrics: tuple[str, ...]) -> np.ndarray:
+    """Frame (sensor_id, hour, metric, value) → array [station, hour, metric] over `hours` hours from
+    `start_local` (NaN where missing)."""
+    out = np.full((len(ids), hours, len(metrics)), np.nan)
+    if frame.empty:
+        return out
+    pos = {s: i for i, s in enumerate(ids)}
+    mpos = {m: i for i, m in enumerate(metrics)}
+    f = frame[frame["metric"].isin(metrics) & frame["sensor_id"].isin(pos)]
+    if f.empty:
+        return out
+    t = pd.to_datetime(f["hour"], utc=True)
+    h = ((t - start_local.tz_convert("UTC")) // pd.Timedelta(hours=1)).to_numpy()
+    ok = (h >= 0) & (h < hours)
+    si = f["sensor_id"].map(pos).to_numpy()[ok]
+    mi = f["metric"].map(mpos).to_numpy()[ok]
+    out[si, h[ok], mi] = f["value"].to_numpy(float)[ok]
+    return out
+
+
+def window_mean(arr: np.ndarray, window: int, min_valid: int) -> np.ndarray:
+    """Mean of the `window` hours ending at each hour along the last axis, NaN with fewer than
+    `min_valid` values (or before the window is complete)."""
+    valid = ~np.isnan(arr)
+    zero = np.zeros(arr.shape[:-1] + (1,))
+    csum = np.concatenate([zero, np.cumsum(np.where(valid, arr, 0.0), axis=-1)], axis=-1)
+    ccnt = np.concatenate([zero, np.cumsum(valid, axis=-1)], axis=-1)
+    out = np.full(arr.shape, np.nan)
+    if arr.shape[-1] >= window:
+        s = csum[..., window:] - csum[..., :-window]
+        c = ccnt[..., window:] - ccnt[..., :-window]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[..., window - 1:] = np.where(c >= min_valid, s / np.maximum(c, 1), np.nan)
+    return out
+
+
+def air_daily_grid(grid: np.ndarray) -> dict[str, np.ndarray]:
+    """[station, days*24 (from local midnight), pollutant in AIR_POLLUTANTS order] → per (station, day):
+    the daily means (≥ 20 hours), O3 daily max 8-hour within the day, O3 daily max 1-hour."""
+    s, h, _ = grid.shape
+    days = h // 24
+    g = grid[:, :days * 24].reshape(s, days, 24, len(AIR_POLLUTANTS))
+    counts = (~np.isnan(g)).sum(axis=2)
+    with np.errstate(invalid="ignore"):
+        sums = np.nansum(g, axis=2)
+        means = np.where(counts >= MIN_HOURS_DAILY, sums / np.maximum(counts, 1), np.nan)
+    out = {p: means[..., i] for i, p in enumerate(AIR_POLLUTANTS)}
+    o3i = AIR_POLLUTANTS.index("O3")
+    w8 = window_mean(grid[:, :days * 24, o3i], 8, MIN_HOURS_8H).reshape(s, days, 24)[:, :, 7:]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN days stay NaN
+        out["O3"] = np.nanmax(w8, axis=2)
+        o3max = np.nanmax(g[..., o3i], axis=2)
+    out["O3_1h"] = np.where(counts[..., o3i] >= MIN_HOURS_DAILY, o3max, np.nan)
+    out["hours"] = (~np.isnan(g)).any(axis=3).sum(axis=2)
+    return out
+
+
+def hourly_inputs_grid(grid: np.ndarray) -> dict[str, np.ndarray]:
+    """[station, hour, pollutant] → per (station, hour) the hourly report inputs of both editions."""
+    out = {p: grid[..., i] for i, p in enumerate(AIR_POLLUTANTS)}
+    out["O3_8h"] = window_mean(grid[..., AIR_POLLUTANTS.index("O3")], 8, MIN_HOURS_8H)
+    for p in ("PM10", "PM2.5", "SO2"):
+        out[f"{p}_24h"] = window_mean(grid[..., AIR_POLLUTANTS.index(p)], 24, MIN_HOURS_DAILY)
+    return out
+
+
+def assess_daily_grid(stats: dict[str, np.ndarray], station: int, day_index: int, day: date,
+                      edition: str | None):  # noqa: ANN201
+    """AQIResult for one (station, day) of `air_daily_grid` output, or None without data."""
+    conc = {k: float(stats[k][station, day_index]) for k in (*AIR_POLLUTANTS, "O3_1h")
+            if not np.isnan(stats[k][station, day_index])}
+    if not conc:
+        return None, conc
+    return aqi_std.daily_aqi(conc, aqi_std.edition_for(day, edition)), conc

@@ -39,6 +39,8 @@ def bulk_insert(session: Session, table: Table, columns: Sequence[str], rows: It
     def convert(j: int, v):  # noqa: ANN001, ANN202
         if v is None or procs[j] is None:
             return v
+        if isinstance(v, (dict, list)):  # JSON values: not hashable, rarely repeated
+            return procs[j](v)
         cache = memo[j]
         out = cache.get(v)
         if out is None:

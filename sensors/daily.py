@@ -95,32 +95,51 @@ def _aqi_detail(row) -> dict:  # noqa: ANN001
     return _jsonable({k: row[k] for k in ("level", "category", "color", "primary", "exceeding", "iaqi", "missing")})
 
 
+def _aqi_detail_of(result) -> dict:  # noqa: ANN001 - indicators.standards.aqi.AQIResult
+    return {"level": result.level, "category": result.category, "color": result.color,
+            "primary": list(result.primary), "exceeding": list(result.exceeding), "iaqi": dict(result.iaqi),
+            "missing": list(result.missing)}
+
+
+def air_day_rows_many(frame: pd.DataFrame, days_by_id: dict[str, set[date]]) -> dict[str, list[dict]]:
+    """Daily AQI records for many stations (or areas) at once: frame (sensor_id, hour, metric, value),
+    days_by_id = the local days wanted per id. One numpy grid for all, then one AQI call per day."""
+    ids = sorted(days_by_id)
+    out: dict[str, list[dict]] = {sid: [] for sid in ids}
+    wanted = set().union(*days_by_id.values()) if ids else set()
+    if not wanted:
+        return out
+    first, last = min(wanted), max(wanted)
+    n_days = (last - first).days + 1
+    grid = A.hour_grid(frame, ids, pd.Timestamp(local_midnight(first)), n_days * 24, AIR_POLLUTANTS)
+    stats = A.air_daily_grid(grid)
+    for i, sid in enumerate(ids):
+        for day in sorted(days_by_id[sid]):
+            di = (day - first).days
+            result, conc = A.assess_daily_grid(stats, i, di, day, None)
+            if result is None:
+                continue
+            rows = out[sid]
+            rows.append({"day": day, "metric": "AQI", "value": _f(result.aqi), "edition": result.edition,
+                         "detail": _aqi_detail_of(result)})
+            same = result if result.edition == CURRENT_EDITION else A.aqi_std.daily_aqi(conc, CURRENT_EDITION)
+            rows.append({"day": day, "metric": "AQI_2026", "value": _f(same.aqi), "edition": CURRENT_EDITION,
+                         "detail": _aqi_detail_of(same)})
+            for p in AIR_POLLUTANTS:
+                if p != "O3" and p in conc:
+                    rows.append({"day": day, "metric": p, "value": conc[p], "edition": None, "detail": None})
+            if "O3" in conc:
+                rows.append({"day": day, "metric": "O3_8h_max", "value": conc["O3"], "edition": None, "detail": None})
+            if "O3_1h" in conc:
+                rows.append({"day": day, "metric": "O3_1h_max", "value": conc["O3_1h"], "edition": None,
+                             "detail": None})
+    return out
+
+
 def air_day_rows(frame: pd.DataFrame, days: set[date]) -> list[dict]:
     """(day, metric, value, edition, detail) records for the given days of one station or area."""
-    out: list[dict] = []
-    in_force = A.daily_aqi(frame)
-    same = A.daily_aqi(frame, CURRENT_EDITION)
-    same_by_day = {r.day: r for r in same.itertuples(index=False)}
-    for row in in_force.to_dict("records"):
-        day = row["day"]
-        if day not in days:
-            continue
-        out.append({"day": day, "metric": "AQI", "value": _f(row["aqi"]), "edition": row["edition"],
-                    "detail": _aqi_detail(row)})
-        s = same_by_day.get(day)
-        if s is not None:
-            out.append({"day": day, "metric": "AQI_2026", "value": _f(s.aqi), "edition": CURRENT_EDITION,
-                        "detail": _aqi_detail(s._asdict())})
-        for p in AIR_POLLUTANTS:
-            if p == "O3":
-                continue
-            if _f(row[p]) is not None:
-                out.append({"day": day, "metric": p, "value": _f(row[p]), "edition": None, "detail": None})
-        if _f(row["O3"]) is not None:
-            out.append({"day": day, "metric": "O3_8h_max", "value": _f(row["O3"]), "edition": None, "detail": None})
-        if _f(row["O3_1h"]) is not None:
-            out.append({"day": day, "metric": "O3_1h_max", "value": _f(row["O3_1h"]), "edition": None, "detail": None})
-    return out
+    f = frame[["hour", "metric", "value"]].assign(sensor_id="_")
+    return air_day_rows_many(f, {"_": set(days)})["_"]
 
 
 def station_day_rows(info: SensorInfo, frame: pd.DataFrame, days: set[date]) -> list[dict]:
@@ -149,7 +168,7 @@ def station_day_rows(info: SensorInfo, frame: pd.DataFrame, days: set[date]) -> 
             for part in ("day", "night"):
                 v = _f(row[f"Leq_{part}"])
                 if v is not None:
-                    out.append({"day": row["day"], "metric": f"Leq_{part}", "value": round(v, 2),
+                    out.append({"day": row["day"], "metric": f"Leq_{part}", "value": v,
                                 "edition": "GB3096-2008",
                                 "detail": {"zone": zone, "limit": int(row[f"limit_{part}"]), "ok": bool(row[f"{part}_ok"])}})
     elif info.kind == "hydro":
@@ -203,11 +222,14 @@ def refresh_daily(session: Session, touched_days: dict[str, set[date]], index: S
     for (start, end), sids in by_span.items():
         frame = hourly_frame(session, sids, start, end)
         rows: list[dict] = []
-        for sid, part in frame.groupby("sensor_id"):
+        air = [sid for sid in sids if index.get(sid).kind == "air"]
+        records = air_day_rows_many(frame[frame["sensor_id"].isin(air)], {sid: touched_days[sid] for sid in air})
+        for sid, part in frame[~frame["sensor_id"].isin(air)].groupby("sensor_id"):
+            records[sid] = station_day_rows(index.get(sid), part, touched_days[sid])
+        for sid, recs in records.items():
             info = index.get(sid)
-            for rec in station_day_rows(info, part, touched_days[sid]):
-                rec["day"] = local_midnight(rec["day"])
-                rows.append({**rec, "sensor_id": sid, "kind": info.kind,
+            for rec in recs:
+                rows.append({**rec, "day": local_midnight(rec["day"]), "sensor_id": sid, "kind": info.kind,
                              **{f"{lvl}_code": info.codes[lvl] for lvl in ("city", "district", "street", "community", "grid")}})
         _upsert(session, SensorDaily, ["sensor_id", "day", "metric"], rows)
         written += len(rows)

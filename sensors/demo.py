@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 import settings
 from sensors.bulk import bulk_insert
-from sensors.daily import air_day_rows, local_midnight, station_day_rows
+from sensors.daily import air_day_rows_many, local_midnight, station_day_rows
 from sensors.metrics import AIR_POLLUTANTS
 from sensors.registry import DEFAULT_INTERVAL_S, SensorInfo, info_of
 from store.models import Region
@@ -284,20 +284,29 @@ def _insert_long(session: Session, frame: pd.DataFrame, infos: dict[str, SensorI
     return {"hourly": n_hourly, "raw": n_raw}
 
 
+def _days(hours: pd.Series) -> set:
+    return set(hours.dt.tz_convert("Asia/Shanghai").dt.date)
+
+
 def _daily(session: Session, frame: pd.DataFrame, infos: dict[str, SensorInfo]) -> int:
-    out = []
-    for sid, part in frame.groupby("sensor_id"):
+    air_ids = [s for s, i in infos.items() if i.kind == "air"]
+    air = frame[frame["sensor_id"].isin(air_ids)]
+    records = air_day_rows_many(air, {sid: _days(part["hour"]) for sid, part in air.groupby("sensor_id")})
+    for sid, part in frame[~frame["sensor_id"].isin(air_ids)].groupby("sensor_id"):
         info = infos[sid]
         if info.kind == "iot":
             continue
-        days = set(part["hour"].dt.tz_convert("Asia/Shanghai").dt.date)
+        days = _days(part["hour"])
         days |= {d - timedelta(days=1) for d in days} if info.kind == "noise" else set()
-        for rec in station_day_rows(info, part[["hour", "metric", "value"]], days):
-            out.append({**rec, "day": local_midnight(rec["day"]), "sensor_id": sid, "kind": info.kind,
-                        **{f"{lv}_code": info.codes.get(lv) for lv in LEVEL_COLS}})
-    for i in range(0, len(out), 20000):
-        session.execute(insert(SensorDaily), out[i:i + 20000])
-    return len(out)
+        records[sid] = station_day_rows(info, part[["hour", "metric", "value"]], days)
+    out = []
+    for sid, recs in records.items():
+        info = infos[sid]
+        codes = [info.codes.get(lv) for lv in LEVEL_COLS]
+        out.extend((sid, info.kind, local_midnight(r["day"]), r["metric"], r["value"], r["edition"], r["detail"], *codes)
+                   for r in recs)
+    return bulk_insert(session, SensorDaily.__table__, ("sensor_id", "kind", "day", "metric", "value", "edition",
+                                                        "detail", *(f"{lv}_code" for lv in LEVEL_COLS)), out)
 
 
 def _area_daily(session: Session, frame: pd.DataFrame, infos: dict[str, SensorInfo], city_code: str) -> int:
@@ -305,18 +314,18 @@ def _area_daily(session: Session, frame: pd.DataFrame, infos: dict[str, SensorIn
     if air.empty:
         return 0
     air["district"] = air["sensor_id"].map(lambda s: infos[s].codes.get("district"))
-    out = []
     groups = [("city", city_code, air)] + [("district", d, part) for d, part in air.groupby("district") if d]
+    areas, days, meta = [], {}, {}
     for level, code, part in groups:
-        area = part.groupby(["hour", "metric"], as_index=False)["value"].mean()
-        days = set(area["hour"].dt.tz_convert("Asia/Shanghai").dt.date)
-        stations = int(part["sensor_id"].nunique())
-        for rec in air_day_rows(area, days):
-            out.append({**rec, "day": local_midnight(rec["day"]), "region_code": code, "level": level,
-                        "city_code": city_code, "kind": "air", "stations": stations})
-    for i in range(0, len(out), 20000):
-        session.execute(insert(SensorAreaDaily), out[i:i + 20000])
-    return len(out)
+        area = part.groupby(["hour", "metric"], as_index=False)["value"].mean().assign(sensor_id=code)
+        areas.append(area)
+        days[code] = _days(area["hour"])
+        meta[code] = (level, int(part["sensor_id"].nunique()))
+    records = air_day_rows_many(pd.concat(areas, ignore_index=True), days)
+    out = [(code, meta[code][0], city_code, "air", local_midnight(r["day"]), r["metric"], r["value"], r["edition"],
+            meta[code][1], r["detail"]) for code, recs in records.items() for r in recs]
+    return bulk_insert(session, SensorAreaDaily.__table__, ("region_code", "level", "city_code", "kind", "day", "metric",
+                                                            "value", "edition", "stations", "detail"), out)
 
 
 def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -> dict:  # noqa: ANN001

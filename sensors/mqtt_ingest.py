@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -41,6 +41,7 @@ from store.db import session_scope
 from store.models.sensors import IngestStatus
 
 log = logging.getLogger("sensors.mqtt")
+RECENT = timedelta(days=6)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Ingester:
         self._client: mqtt.Client | None = None
         self._last_status = 0.0
         self._pending: Counter = Counter()
+        self._failures = 0
 
     # -- paho callbacks (network thread) ----------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -189,11 +191,45 @@ class Ingester:
             batch = self._take()
             if not batch:
                 return done
-            if not self._process(batch):
-                self._requeue(batch)
-                time.sleep(min(self.batch_seconds, 2.0))
-                return done
-            done += len(batch)
+            if self._process(batch):
+                self._failures = 0
+                done += len(batch)
+                continue
+            self._failures += 1
+            if self._failures >= 3:
+                # The same batch keeps failing: isolate the message(s) the database refuses, keep them
+                # in quarantine and go on, rather than stalling every sensor behind one bad message.
+                handled, stalled = self._one_by_one(batch)
+                done += handled
+                self._failures = 0
+                if stalled:
+                    time.sleep(min(self.batch_seconds, 2.0))
+                    return done
+                continue
+            self._requeue(batch)
+            time.sleep(min(self.batch_seconds, 2.0))
+            return done
+
+    def _one_by_one(self, batch: list[Message]) -> tuple[int, bool]:
+        """(messages handled, stalled: the database is unreachable and the rest went back to the queue)."""
+        from sensors.readings import Rejected
+
+        for i, m in enumerate(batch):
+            if self._process([m]):
+                continue
+            try:
+                with session_scope(self.engine) as session:
+                    quarantine(session, "mqtt", [(m.topic, None, Rejected("db_error", "数据库拒绝写入"),
+                                                  payload_text(m.payload))])
+                self.counters["quarantined"] += 1
+                self.counters["quarantined.db_error"] += 1
+                if m.qos > 0 and self._client is not None:
+                    self._client.ack(m.mid, m.qos)
+            except Exception:  # noqa: BLE001 - the database is down: keep the messages for later
+                log.exception("无法隔离消息，稍后重试")
+                self._requeue(batch[i:])
+                return i, True
+        return len(batch), False
 
     def _process(self, batch: list[Message]) -> bool:
         now = datetime.now(timezone.utc)
@@ -247,8 +283,13 @@ class Ingester:
         try:
             from sensors.alerts import evaluate_sensors
 
+            now = datetime.now(timezone.utc)
+            # Backfilled history cannot change an alert's state (rules look at the latest days only).
+            recent = {sid for sid, hours in touched_hours.items() if max(hours) >= now - RECENT}
+            if not recent:
+                return
             with session_scope(self.engine) as session:
-                opened, closed = evaluate_sensors(session, set(touched_hours), index, datetime.now(timezone.utc))
+                opened, closed = evaluate_sensors(session, recent, index, now)
             self.counters["alerts_opened"] += opened
             self.counters["alerts_closed"] += closed
         except Exception:  # noqa: BLE001 - a broken rule or case intake must not stop ingestion

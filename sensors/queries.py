@@ -51,25 +51,30 @@ def _scoped_sensors(session: Session, viewer: Viewer, code: str, kinds: tuple[st
 # -- current state / map ---------------------------------------------------------------------------
 
 def _current_air(session: Session, sensors: list[Sensor], now: datetime, edition: str | None) -> dict[str, dict]:
-    """Latest hourly AQI per air station (from its newest hour within the last 24 h)."""
+    """Latest hourly AQI per air station (its newest hour with data within the last 24 h), computed for
+    all stations at once on an hour grid (the 2012 report's moving means need the 24 h before)."""
     ids = [s.id for s in sensors if s.kind == "air"]
     if not ids:
         return {}
-    frame = hourly_frame(session, ids, now - timedelta(hours=48), now + timedelta(hours=1), AIR_POLLUTANTS)
+    top = now.replace(minute=0, second=0, microsecond=0)
+    n_hours = 48
+    start = pd.Timestamp(top - timedelta(hours=n_hours - 1)).tz_convert(A.TZ)
+    frame = hourly_frame(session, ids, start.to_pydatetime(), top + timedelta(hours=1), AIR_POLLUTANTS)
+    grid = A.hour_grid(frame, ids, start, n_hours, AIR_POLLUTANTS)
+    inputs = A.hourly_inputs_grid(grid)
+    has = ~np.isnan(grid).all(axis=2)
     out: dict[str, dict] = {}
-    for sid, part in frame.groupby("sensor_id"):
-        inputs = A.hourly_inputs(part)
-        inputs = inputs[inputs[list(AIR_POLLUTANTS)].notna().any(axis=1)]
-        if inputs.empty:
+    for i, sid in enumerate(ids):
+        hours = np.flatnonzero(has[i, 24:]) + 24  # the newest hour within the last 24
+        if not len(hours):
             continue
-        hour = inputs.index[-1]
-        if hour < pd.Timestamp(now - timedelta(hours=24)).tz_convert(A.TZ):
-            continue
-        row = {k: float(v) for k, v in inputs.iloc[-1].items() if pd.notna(v)}
+        k = int(hours[-1])
+        hour = start + pd.Timedelta(hours=k)
+        conc = {key: float(arr[i, k]) for key, arr in inputs.items() if not np.isnan(arr[i, k])}
         ed = aqi_std.edition_for(hour.to_pydatetime(), edition)
-        res = aqi_std.hourly_aqi(row, ed)
+        res = aqi_std.hourly_aqi(conc, ed)
         out[sid] = {"hour": hour, "aqi": res.aqi, "category": res.category, "color": res.color,
-                    "primary": res.primary, "edition": ed, "values": {p: row.get(p) for p in AIR_POLLUTANTS}}
+                    "primary": res.primary, "edition": ed, "values": {p: conc.get(p) for p in AIR_POLLUTANTS}}
     return out
 
 

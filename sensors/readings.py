@@ -23,6 +23,7 @@ REASONS = {
     "bad_timestamp": "时间格式错误",
     "naive_timestamp": "时间缺少时区",
     "future_timestamp": "时间晚于当前时间过多",
+    "db_error": "数据库拒绝写入",
 }
 
 

@@ -118,3 +118,28 @@ def test_noise_water_hydro_daily(engine):
     lvl = rows[("H1", "2026-07-02", "water_level_max")]
     assert lvl.value == pytest.approx(9.5 + 0.02 * 47) and lvl.detail["state"] == "超警戒"
     assert rows[("H1", "2026-07-01", "rainfall_sum")].value == pytest.approx(24.0)
+
+
+def test_ingester_isolates_a_message_the_database_refuses(engine):
+    """A sensor removed after the ingester loaded the registry makes its rows violate the foreign key:
+    the batch fails, is retried, then split; the good messages are stored, the bad one quarantined."""
+    import json
+
+    from sensors.mqtt_ingest import Ingester, Message
+    from store.models.sensors import QuarantinedReading
+
+    ing = Ingester(engine, client_id="poison-test", batch_size=50, batch_seconds=0.01, evaluate_alerts=False)
+    ing.index()  # registry loaded while A3 still exists
+    with session_scope(engine) as s:
+        s.delete(s.get(Sensor, "A3"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    for i, sid in enumerate(["A1", "A3", "A2"]):
+        body = {"sensor_id": sid, "ts": (now - timedelta(minutes=i)).isoformat(), "metrics": {"PM2.5": 20 + i}}
+        ing._queue.append(Message(i + 1, 1, f"city/440900/sensors/{sid}/readings", json.dumps(body).encode(), now))
+    for _ in range(5):
+        ing.flush()
+    assert count(engine, SensorReading) == 2
+    with session_scope(engine, readonly=True) as s:
+        (q,) = s.execute(select(QuarantinedReading)).scalars().all()
+    assert q.reason.startswith("db_error") and '"A3"' in q.payload
+    assert ing.stats()["quarantined.db_error"] == 1 and ing.stats()["db_errors"] >= 3

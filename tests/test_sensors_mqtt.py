@@ -217,3 +217,58 @@ def test_configured_broker_roundtrip(sqlite_city_engine):
     finally:
         run.stop()
     assert count(sqlite_city_engine, SensorReading) == 10
+
+
+def test_pollution_episode_over_mqtt_colours_map_opens_and_closes_case(city_engine, broker):
+    """Done-means of the issue: an episode published to the broker turns the station orange then red,
+    opens a case (source 传感器) and closes the alert, with a note on the case, when it ends."""
+    from sensors.queries import station_map
+    from store.models import Event, EventTransition
+    from store.models.sensors import Alert
+    from store.scope import Viewer
+
+    add_sensors(city_engine)
+    viewer = Viewer("duty", "duty_officer", CITY)
+    top = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    run = Running(city_engine, broker.port, f"ingest-ep-{uuid.uuid4().hex[:8]}")
+    others = dict(SO2=8, NO2=30, CO=0.7, O3=60, PM10=60)
+    committed = 0
+
+    def hour(offset: int, pm25: float) -> None:
+        nonlocal committed
+        publish(broker.port, [msg("A1", top + timedelta(hours=offset), PM25=pm25, **others)])
+        committed += 1
+        run.wait_committed(committed)
+
+    def colour() -> str:
+        with session_scope(city_engine, readonly=True) as s:
+            m = station_map(s, viewer, CITY, datetime.now(timezone.utc))
+        return m.set_index("id").loc["A1", "color"]
+
+    def alerts() -> list:
+        with session_scope(city_engine, readonly=True) as s:
+            return list(s.execute(select(Alert)).scalars())
+
+    try:
+        hour(-4, 100)   # IAQI 137: 轻度污染
+        assert colour() == "#FF7E00"
+        hour(-3, 140)   # IAQI 186: 中度污染
+        assert colour() == "#FF0000"
+        hour(-2, 200)   # IAQI 250: one hour above 200
+        assert alerts() == []
+        hour(-1, 200)   # two consecutive hours: alert and case
+        (alert,) = alerts()
+        assert alert.status == "open" and alert.rule_id == "air_aqi_heavy"
+        with session_scope(city_engine, readonly=True) as s:
+            case = s.get(Event, alert.event_id)
+            assert (case.source, case.status) == ("传感器", "reported")
+        hour(0, 30)     # the episode ends
+        (alert,) = alerts()
+        assert alert.status == "closed"
+        with session_scope(city_engine, readonly=True) as s:
+            comments = s.execute(select(EventTransition.comment).where(
+                EventTransition.event_id == alert.event_id)).scalars().all()
+        assert any("告警解除" in c for c in comments)
+        assert colour() == "#FFFF00"  # 良: PM10 60 → IAQI 58
+    finally:
+        run.stop()
