@@ -8,8 +8,16 @@ login can set an HttpOnly session cookie that the script then reads through st.c
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from auth.web import routes
+
+# Streamlit's legacy multipage mode runs any pages/<name>.py requested by URL *without* app.py
+# until some session has called st.navigation — so on a freshly started server the first visitor
+# to /admin would bypass the sign-in gate and the role's page list (pages still refuse: each
+# starts with require_viewer). app.py always calls st.navigation, so switch the legacy mode off
+# from the start. (Streamlit does the same itself once st.navigation has run once.)
+PagesManager.uses_pages_directory = False
 
 app = st.App("app.py", routes=routes())
 

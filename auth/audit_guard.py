@@ -13,7 +13,9 @@ _PG = [
     """
     CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+        -- Message built by concatenation: a percent sign would be taken for a DB-API parameter.
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'audit_log is append-only (' || TG_OP || ' refused)';
     END;
     $$
     """,

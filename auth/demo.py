@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 import settings
 from auth.service import create_user
-from store.models import Region
+from store.models import Department, Region
 
 DEMO_PASSWORD = "Demo@2026!"
 DEMO_DISTRICT = "440902"          # 茂南区
-DEMO_DEPARTMENT = "CGJ"           # 市城市管理和综合执法局 (code shared with the events generator)
+DEMO_BUREAU = "CGJ"               # 城市管理和综合执法局 (abbreviation used by events.departments)
 ACTOR = "demo-seed"
 
 
@@ -42,6 +42,14 @@ def _first_grid(session: Session, district: str) -> str:
     return code
 
 
+def _city_bureau(session: Session, city: str) -> str | None:
+    """Code of the city-level 城管局 registered by events.departments (None before it has run)."""
+    codes = session.execute(
+        select(Department.code).where(Department.region_code == city).order_by(Department.code)
+    ).scalars().all()
+    return next((c for c in codes if c == DEMO_BUREAU or c.endswith(f"-{DEMO_BUREAU}")), None)
+
+
 def demo_users(session: Session) -> list[dict]:
     """The demo accounts for the regions in this database (username, name, role, zone, department)."""
     city = settings.get_settings()["city"]["code"]
@@ -52,7 +60,7 @@ def demo_users(session: Session) -> list[dict]:
         {"username": "lingdao", "display_name": "市领导·王建国", "role": "leader", "zone_code": city},
         {"username": "maonan_lingdao", "display_name": "区领导·李卫东", "role": "leader", "zone_code": district},
         {"username": "chengguan", "display_name": "城管局·张志强", "role": "department", "zone_code": city,
-         "department_code": DEMO_DEPARTMENT},
+         "department_code": _city_bureau(session, city) or f"{city}-{DEMO_BUREAU}"},
         {"username": "wangge", "display_name": "网格员·刘芳", "role": "grid_officer", "zone_code": grid},
         {"username": "admin", "display_name": "系统管理员", "role": "admin", "zone_code": city},
     ]
@@ -60,6 +68,11 @@ def demo_users(session: Session) -> list[dict]:
 
 def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN001 - seed.py protocol
     """Create the demo accounts. `rng`/`scale` are unused: the accounts are fixed, whatever the scale."""
+    # The department user's department must exist; the events package owns the department list and
+    # its idempotent demo builder (the events generator runs after this one and calls it again).
+    from events.departments import ensure_demo_departments
+
+    ensure_demo_departments(session)
     made = []
     for spec in demo_users(session):
         create_user(session, spec["username"], spec["display_name"], spec["role"], spec["zone_code"],

@@ -95,6 +95,8 @@ def mask_value(kind: str, value: Any) -> Any:
     an ID number read as an int is masked too."""
     if value is None or (isinstance(value, float) and value != value):  # None / NaN
         return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a number column read from a spreadsheet: never "4.4e+17"
     return _MASKERS[kind](str(value))
 
 

@@ -106,3 +106,19 @@ def sync_user(session: Session, viewer: Viewer, *, client: str | None = None,
 def user_is_active(session: Session, username: str) -> bool:
     active = session.execute(select(User.active).where(User.username == username)).scalar_one_or_none()
     return bool(active)
+
+
+def sign_in(engine, viewer: Viewer, *, client: str | None = None, now: datetime | None = None) -> Viewer:  # noqa: ANN001
+    """sync_user in its own transaction; a refusal's audit row is committed before LoginFailed is
+    re-raised (as auth.service.sign_in does for local accounts)."""
+    from store.db import session_scope
+
+    failure: LoginFailed | None = None
+    with session_scope(engine) as session:
+        try:
+            sync_user(session, viewer, client=client, now=now)
+        except LoginFailed as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
+    return viewer

@@ -1,14 +1,14 @@
 """Scoped reads for the 系统管理 page: accounts and the audit log. No page builds its own query.
 
-Free-text filters are bound parameters with LIKE wildcards escaped (`autoescape=True`), so `%`, `_`
-and `\\` typed into a filter match themselves.
+Free-text filters are case-insensitive substring matches, bound parameters with LIKE wildcards
+escaped (`autoescape=True`), so `%`, `_` and `\\` typed into a filter match themselves.
 """
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, distinct, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 import settings
@@ -51,8 +51,8 @@ def list_users(session: Session, viewer: Viewer | None, *, search: str | None = 
         stmt = stmt.where(zone_condition(User.zone_code, viewer.zone_code))
     text = clean_filter(search)
     if text:
-        stmt = stmt.where(or_(User.username.contains(text, autoescape=True),
-                              User.display_name.contains(text, autoescape=True)))
+        stmt = stmt.where(or_(User.username.icontains(text, autoescape=True),
+                              User.display_name.icontains(text, autoescape=True)))
     if role:
         stmt = stmt.where(User.role == role)
     if active is not None:
@@ -104,13 +104,13 @@ def audit_log(session: Session, viewer: Viewer, *, actor: str | None = None, act
     conditions: list[ColumnElement[bool]] = [_audit_scope(viewer)]
     actor, object_text = clean_filter(actor), clean_filter(object_text)
     if actor:
-        conditions.append(AuditEntry.actor.contains(actor, autoescape=True))
+        conditions.append(AuditEntry.actor.icontains(actor, autoescape=True))
     action = clean_filter(action)
     if action:
         conditions.append(AuditEntry.action == action)
     if object_text:
-        conditions.append(or_(AuditEntry.object_type.contains(object_text, autoescape=True),
-                              AuditEntry.object_id.contains(object_text, autoescape=True)))
+        conditions.append(or_(AuditEntry.object_type.icontains(object_text, autoescape=True),
+                              AuditEntry.object_id.icontains(object_text, autoescape=True)))
     start, end = _local_bounds(since, until)
     if start is not None:
         conditions.append(AuditEntry.at >= start)
@@ -130,7 +130,7 @@ def audit_log(session: Session, viewer: Viewer, *, actor: str | None = None, act
 def audit_actions(session: Session, viewer: Viewer) -> list[str]:
     """Distinct action names present in the viewer's part of the log (for the filter menu)."""
     _require(viewer, "view_audit", "无权查看审计日志")
-    stmt = select(distinct(AuditEntry.action)).where(_audit_scope(viewer)).order_by(AuditEntry.action)
+    stmt = select(AuditEntry.action).distinct().where(_audit_scope(viewer)).order_by(AuditEntry.action)
     return [a for a in session.execute(stmt).scalars()]
 
 

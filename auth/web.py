@@ -65,11 +65,10 @@ def safe_next(value: str | None) -> str:
 def _same_origin(request: Request) -> bool:
     """Login CSRF guard: a POST whose Origin (or, failing that, Referer) names another host is
     refused. Browsers send Origin on every POST; a missing header (non-browser client) is allowed."""
-    host = request.headers.get("host", "")
     source = request.headers.get("origin") or request.headers.get("referer")
-    if not source or source == "null":
-        return source is None
-    return urlsplit(source).netloc == host
+    if source is None:
+        return True
+    return source != "null" and urlsplit(source).netloc == request.headers.get("host", "")
 
 
 def _cookie_secure(request: Request) -> bool:

@@ -76,7 +76,9 @@ def ensure_visible(viewer: Viewer, obj) -> None:  # noqa: ANN001
     if code is None or not is_within(code, viewer.zone_code):
         raise PermissionDenied("无权查看该对象：不在您的管辖范围内")
     if viewer.role == "department" and hasattr(obj, "department_code"):
-        if obj.department_code != viewer.department_code:
+        # Same rule as apply_scope: a department user without a department sees no cases at all
+        # (None == None must not open the undispatched ones).
+        if viewer.department_code is None or obj.department_code != viewer.department_code:
             raise PermissionDenied("无权查看该对象：不是派给本部门的案件")
 
 

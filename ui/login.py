@@ -31,9 +31,11 @@ _LOGGED_OUT_KEY = "auth_logged_out"
 def _cookie_value() -> str | None:
     """The raw session cookie of this browser tab (None when absent)."""
     try:
-        return st.context.cookies.get(cookies.cookie_name())
+        value = st.context.cookies.get(cookies.cookie_name())
     except Exception:  # noqa: BLE001 - no browser context (bare script run)
         return None
+    # Only a real request header yields a string (AppTest's stand-in client does not).
+    return value if isinstance(value, str) and value else None
 
 
 def _forget(reason: str) -> None:
@@ -60,8 +62,7 @@ def _oidc_viewer() -> Viewer | None:
         viewer = oidc.map_claims(claims)
         engine = app_engine()
         if not st.session_state.get(_OIDC_AUDITED_KEY):
-            with session_scope(engine) as s:
-                oidc.sync_user(s, viewer, client=st.context.ip_address)
+            oidc.sign_in(engine, viewer, client=st.context.ip_address)
             st.session_state[_OIDC_AUDITED_KEY] = True
         else:
             with session_scope(engine, readonly=True) as s:
@@ -137,7 +138,8 @@ def _message() -> tuple[str, str] | None:
 
 _FORM_CSS = """
 <style>
-.cityops-login {max-width: 380px; margin: 0 auto;}
+.cityops-login {margin: 0 auto;}
+section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {display: none;}
 .cityops-login label {display:block; font-size: .9rem; margin: .9rem 0 .3rem; color: #E6EDF7;}
 .cityops-login input[type=text], .cityops-login input[type=password] {
   width: 100%; box-sizing: border-box; padding: .6rem .75rem; font-size: 1rem; border-radius: .5rem;
@@ -204,7 +206,10 @@ def render() -> None:
             for name in names or [None]:
                 label = "统一身份认证登录" + (f"（{name}）" if name else "")
                 if st.button(label, key=f"oidc-{name}", width="stretch"):
-                    st.login(name) if name else st.login()
+                    if name:
+                        st.login(name)
+                    else:
+                        st.login()
         demo = _demo_accounts()
         if demo:
             with st.expander("演示环境账号"):
@@ -214,6 +219,20 @@ def render() -> None:
                       "管辖区划": u["zone_code"], "部门": u.get("department_code") or ""} for u in demo],
                     hide_index=True, width="stretch",
                 )
+
+
+def signed_out_pages() -> list:
+    """What app.py registers while nobody is signed in: the login screen at the home URL and under
+    every page's URL path, so a shared deep link (/dispatch?region=…) shows the login form instead of
+    Streamlit's "page not found", and keeps its path for the redirect after signing in. No page
+    script is registered, so nothing of a page runs before sign-in."""
+    from auth.roles import PAGES
+
+    pages = [st.Page(render, title="登录", url_path="login", default=True)]
+    for path in dict.fromkeys(p.url_path for p in PAGES):
+        if path != "login":
+            pages.append(st.Page(render, title="登录", url_path=path))
+    return pages
 
 
 def logout() -> None:
