@@ -173,6 +173,19 @@ def rows_from_frame(frame: pd.DataFrame, regions: pd.DataFrame | None = None) ->
     return df[["day", *REGION_COLUMNS, "category", "source", *COUNTERS]].to_dict("records")
 
 
+def frame_for_insert(frame: pd.DataFrame, regions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Column frame of rollup rows (day, region codes, category, source, counters) for bulk inserts."""
+    df = frame.reset_index()
+    if regions is not None:
+        df = df.merge(regions, on="grid_code", how="left")
+    df["grid_code"] = df["grid_code"].replace("", None)
+    int_cols = [c for c in COUNTERS if c != "handle_hours_sum"]
+    df[int_cols] = df[int_cols].astype(int)
+    df["handle_hours_sum"] = df["handle_hours_sum"].astype(float)
+    out = df[["day", *REGION_COLUMNS, "category", "source", *COUNTERS]]
+    return out.astype({c: object for c in ("day", *REGION_COLUMNS, "category", "source")})
+
+
 def rebuild(session: Session) -> int:
     """Replace the stored rollup with a recount (repair after a bulk load or a manual fix)."""
     frame = recount(session)

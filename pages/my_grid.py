@@ -33,10 +33,10 @@ with session_scope(engine, readonly=True) as s:
 
 zone_name = "、".join(grids["name"].tolist()[:3]) + ("等" if len(grids) > 3 else "") if not grids.empty else viewer.zone_code
 st.markdown(f"### 我的网格 · {zone_name}")
-c = st.columns(3)
-c[0].metric("在办案件", sum(counts[s] for s in counts if s not in ("overdue", "warning")))
-c[1].metric("已超期", counts["overdue"])
-c[2].metric("待核查", counts["handled"])
+# One compact line rather than three stacked tiles: this page is used on a phone.
+open_total = sum(counts[s] for s in counts if s not in ("overdue", "warning"))
+st.markdown(f":blue-badge[在办案件 {open_total}] :red-badge[已超期 {counts['overdue']}] "
+            f":orange-badge[即将超期 {counts['warning']}] :violet-badge[待核查 {counts['handled']}]")
 
 tab_cases, tab_report, tab_map = st.tabs(["我的案件", "上报事件", "网格地图"])
 
@@ -76,9 +76,11 @@ with tab_map:
         if not lattice.empty:
             layers.append(pdk.Layer(
                 "ScatterplotLayer", id="pick-lattice", data=lattice, get_position=["lon", "lat"],
-                get_fill_color=[255, 255, 255, 40], get_radius=30, radius_min_pixels=3, radius_max_pixels=8,
+                get_fill_color=[255, 255, 255, 22], get_radius=20, radius_min_pixels=2, radius_max_pixels=6,
                 pickable=True, auto_highlight=True, highlight_color=[59, 163, 255, 255]))
-        picked = st.pydeck_chart(L.deck(layers, L.view_for_bbox(Q.zone_bbox(grids))), height=420,
+        view = L.view_for_bbox(Q.zone_bbox(grids))
+        view.zoom = max(3.0, view.zoom - 0.8)  # leave room around the zone on a narrow phone screen
+        picked = st.pydeck_chart(L.deck(layers, view), height=420,
                                  on_select="rerun", selection_mode="single-object", key="mg_map")
         objects = (picked.selection.objects if picked is not None and picked.selection else {}) or {}
         hit = (objects.get("pick-lattice") or [None])[0]
