@@ -164,11 +164,34 @@ def _station_passes(measure: str, overall: str, target: str | None) -> bool | No
     return water_std.meets_target(overall, target)
 
 
+def _memo(session, key: tuple, make):  # noqa: ANN001, ANN202
+    """Per-session memo: several indicators of one request share one classification or coverage pass."""
+    memo = session.info.setdefault("indicators_memo", {})
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
 def _water_frame(session, req, ind, opts: Options) -> pd.DataFrame:  # noqa: ANN001
-    """One statement: each station's period mean per item, with its settings; then GB 3838 in Python."""
+    measure = ind.formula.params["measure"]
+    classes = _memo(session, ("water", req), lambda: _water_classes(session, req))
+    if classes.empty:
+        return pd.DataFrame(columns=["k", "b", "value"])
+    ok = [_station_passes(measure, overall, target) for overall, target in zip(classes["overall"], classes["target"])]
+    per = classes[["k", "b"]].assign(ok=ok).dropna(subset=["ok"])
+    if per.empty:
+        return pd.DataFrame(columns=["k", "b", "value"])
+    per["ok"] = per["ok"].astype(bool)
+    out = per.groupby(["k", "b"])["ok"].agg(["sum", "count"]).reset_index()
+    out["value"] = out["sum"].astype(float) * 100.0 / out["count"]
+    return out[["k", "b", "value"]]
+
+
+def _water_classes(session, req) -> pd.DataFrame:  # noqa: ANN001
+    """One statement: each station's period mean per item with its settings; then its GB 3838 class.
+    Returns [k, b, sid, overall, target]."""
     from indicators import sqlbuild as Q
 
-    measure = ind.formula.params["measure"]
     spec = S.SOURCES["sensor_daily"]
     sd, sensors = S.table("sensor_daily"), S.table("sensors")
     extra = and_(sd.c.kind == "water", sd.c.metric.in_(water_std.ITEMS), sd.c.value.is_not(None))
@@ -176,7 +199,7 @@ def _water_frame(session, req, ind, opts: Options) -> pd.DataFrame:  # noqa: ANN
                                         sd.c.value.label("v")], extra)
     cols = ["k", "b", "sid", "item", "mean", "params"]
     if inner is None:
-        return pd.DataFrame(columns=["k", "b", "value"])
+        return pd.DataFrame(columns=["k", "b", "sid", "overall", "target"])
     parts = Q._parts(inner, req, True)
     means = select(*parts, inner.c.sid, inner.c.item, func.avg(inner.c.v).label("mean")).group_by(
         *parts, inner.c.sid, inner.c.item).subquery()
@@ -184,22 +207,15 @@ def _water_frame(session, req, ind, opts: Options) -> pd.DataFrame:  # noqa: ANN
     rows = session.execute(select(k, means.c.b, means.c.sid, means.c.item, means.c.mean, sensors.c.params)
                            .join_from(means, sensors, sensors.c.id == means.c.sid)).all()
     frame = pd.DataFrame(rows, columns=cols)
-    if frame.empty:
-        return pd.DataFrame(columns=["k", "b", "value"])
     results = []
+    # One classification per station and period (a handful of rows), by the standard's own calculator.
     for (key, bucket, sid), part in frame.groupby(["k", "b", "sid"], sort=True):
         params = part["params"].iloc[0] or {}
         meas = dict(zip(part["item"], part["mean"]))
         res = water_std.classify(meas, params.get("water_body", "river"), params.get("assess_tn"))
-        if res.overall is None:
-            continue
-        results.append((key, bucket, _station_passes(measure, res.overall, params.get("target_class"))))
-    per = pd.DataFrame(results, columns=["k", "b", "ok"]).dropna(subset=["ok"])
-    if per.empty:
-        return pd.DataFrame(columns=["k", "b", "value"])
-    out = per.groupby(["k", "b"])["ok"].agg(["sum", "count"]).reset_index()
-    out["value"] = out["sum"].astype(float) * 100.0 / out["count"]
-    return out[["k", "b", "value"]]
+        if res.overall is not None:
+            results.append((key, bucket, sid, res.overall, params.get("target_class")))
+    return pd.DataFrame(results, columns=["k", "b", "sid", "overall", "target"])
 
 
 def _plan_water(ind, opts: Options) -> Plan:  # noqa: ANN001
@@ -217,7 +233,7 @@ def _coverage_frame(session, req, ind) -> pd.DataFrame:  # noqa: ANN001
     resources = S.table("resources")
     if not session.execute(select(resources.c.id).where(resources.c.city_code == req.city_code).limit(1)).first():
         return pd.DataFrame(columns=["k", "b", "value"])  # no resource registry yet: no data, not 0 %
-    grids = grid_coverage(session, req.city_code)
+    grids = _memo(session, ("coverage", req.city_code), lambda: grid_coverage(session, req.city_code))
     if grids.empty:
         return pd.DataFrame(columns=["k", "b", "value"])
     codes = grids["grid_code"].astype(str)

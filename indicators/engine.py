@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 import settings
 from indicators import sqlbuild as Q
-from indicators.library import get_indicator
+from indicators.library import load_library
 from indicators.plan import Options, Plan, finite, plan_for
-from indicators.schema import Indicator
+from indicators.schema import GRAIN_NAMES, GRAINS, Indicator
 from indicators.status import status_of
 from store.db import get_engine, session_scope
 from store.models import Region
@@ -74,7 +74,7 @@ def _session(engine: Engine | None, session: Session | None) -> Iterator[Session
 
 def _indicator(indicator_id: str, library: dict[str, Indicator] | None) -> Indicator:
     if library is None:
-        return get_indicator(indicator_id)
+        library = load_library()
     try:
         return library[indicator_id]
     except KeyError:
@@ -157,6 +157,15 @@ def _evaluate(inds: list[Indicator], scope: str, child_level: str | None, keys: 
 
     Indicators whose plans are plain measures share statements; custom calculators run their own.
     Snapshot indicators are evaluated once (label CUR only)."""
+    session.info.pop("indicators_memo", None)  # calculators share work within this call only
+    try:
+        return _evaluate_plans(inds, scope, child_level, keys, periods, viewer, session, opts)
+    finally:
+        session.info.pop("indicators_memo", None)
+
+
+def _evaluate_plans(inds: list[Indicator], scope: str, child_level: str | None, keys: list[str],
+                    periods: dict[str, Period], viewer: Viewer, session: Session, opts: Options) -> dict[tuple, tuple]:
     out: dict[tuple, tuple] = {}
     plans = {ind.id: plan_for(ind, opts) for ind in inds}
     by_ind = {ind.id: ind for ind in inds}
@@ -228,6 +237,7 @@ def compute_many(indicator_ids: Iterable[str], scope_code: str, period: Period |
                  edition: str | None = None, library: dict[str, Indicator] | None = None) -> dict[str, Result]:
     """Results for several indicators at one scope and period (the tile grid), in the order asked.
     `library` replaces the loaded library (tests, previewing a new definition)."""
+    library = library if library is not None else load_library()
     inds = [_indicator(i, library) for i in indicator_ids]
     ensure_region_visible(viewer, scope_code)
     period = _period(period)
@@ -267,6 +277,7 @@ def compute_children_many(indicator_ids: Iterable[str], scope_code: str, period:
                           library: dict[str, Indicator] | None = None) -> pd.DataFrame:
     """Long frame [indicator_id, region_code, region_name, value, status] for every child region of the
     scope and every indicator (None where no data or the indicator is not kept at that level)."""
+    library = library if library is not None else load_library()
     inds = [_indicator(i, library) for i in indicator_ids]
     ensure_region_visible(viewer, scope_code)
     period = _period(period)
@@ -361,6 +372,9 @@ def series(indicator_id: str, scope_code: str, start: Period | str | date, end: 
         return frame
     if level not in ind.levels:
         frame.attrs["note"] = _not_at_level(ind, level)
+        return frame
+    if ind.formula.kind == "external" and GRAINS.index(grain) < GRAINS.index(ind.grain):
+        frame.attrs["note"] = f"「{ind.name}」按{GRAIN_NAMES[ind.grain]}报送，没有按{GRAIN_NAMES[grain]}的序列"
         return frame
     opts = _options(now, edition)
     periods = {p.key: p for p in units}

@@ -156,10 +156,12 @@ def in_zone(spec: SourceSpec, zone_code: str) -> ColumnElement:
     return t.c.code.startswith(zone_code)
 
 
-def in_city(spec: SourceSpec, city_code: str) -> ColumnElement:
+def in_city(spec: SourceSpec, city_code: str, indexed: bool = True) -> ColumnElement:
     """SQL condition used to tell "no data at all for this period" from a real zero."""
     t = region_table(spec) if spec.keying == "columns" else table(spec.table)
-    return t.c.city_code == city_code if "city_code" in t.c else literal(True)
+    if "city_code" not in t.c:
+        return literal(True)
+    return t.c.city_code == city_code if indexed else func.coalesce(t.c.city_code, "") == city_code
 
 
 def department_column(spec: SourceSpec):  # noqa: ANN201

@@ -103,7 +103,15 @@ def time_parts(col, req: Request, grain: str | None = None):  # noqa: ANN001, AN
         ranges.append(cond)
     if not whens:
         return None, None
-    return case(*whens), or_(*ranges) if len(ranges) > 1 else ranges[0]
+    if len(ranges) == 1:
+        return case(*whens), ranges[0]
+    # The overall span beside the OR lets the planner use a (region, time) index range on both backends.
+    lows = [bounds(col, b.period, grain) for b in req.buckets]
+    lows = [x for x in lows if x is not None]
+    lo = min(x[0] for x in lows)
+    hi_max = max(x[1] for x in lows)
+    span = and_(col >= lo, col <= hi_max) if lows[0][2] else and_(col >= lo, col < hi_max)
+    return case(*whens), and_(span, or_(*ranges))
 
 
 # -- grouped subqueries --------------------------------------------------------------------------------
@@ -215,7 +223,9 @@ def coverage_group(source: str, time_field: str | None, req: Request, label: str
     """Per bucket: does the source hold any row for the city in that period? (No rows at all means
     the data is not there — "no data" — rather than a count of zero.)"""
     spec = S.SOURCES[source]
-    city = S.in_city(spec, req.city_code)
+    # coalesce() keeps the planner off the city index (every row of a one-city store matches it) and on
+    # the time index, so a period without data costs an index probe instead of a scan.
+    city = S.in_city(spec, req.city_code, indexed=False)
 
     def has(extra=None):  # noqa: ANN001, ANN202
         q = select(literal(1)).select_from(S.from_clause(spec)).where(city)

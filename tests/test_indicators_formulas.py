@@ -439,3 +439,14 @@ def test_external_sum_last_and_year(city_engine):
     assert part.value is None and "整年" in part.note
     s = I.series("ec_retail_sales", "440902", "2026-01", "2026-04", "month", ADMIN, **k)
     assert list(s.value) == [10.0, 20.0, 30.0, None]
+
+
+def test_external_series_only_at_its_grain(city_engine):
+    with session_scope(city_engine) as s:
+        external(s, "ps_doctors_per_1k", "440900", "2025", 2.9)
+        external(s, "ec_retail_sales", "440900", "2025-03", 9.0)
+    k = kw(city_engine)
+    assert list(I.series("ps_doctors_per_1k", "440900", "2024", "2025", "year", ADMIN, **k).value) == [None, 2.9]
+    monthly = I.series("ps_doctors_per_1k", "440900", "2025-01", "2025-12", "month", ADMIN, **k)
+    assert monthly.empty and "按年报送" in monthly.attrs["note"]
+    assert I.series("ec_retail_sales", "440900", "2025-03-01", "2025-03-05", "day", ADMIN, **k).empty
