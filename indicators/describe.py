@@ -20,6 +20,12 @@ COLUMN_NAMES = {
     "category": "大类", "department_code": "部门", "sensor_id": "站点", "sensors.kind": "站点类型",
     "incidents.opened_at": "事件开设时间", "ts": "读数时间", "hour": "小时",
 }
+# Stored codes shown in words (events, emergency and sensor vocabularies; unknown values print as stored).
+VALUE_NAMES = {
+    "closed": "已结案", "rejected": "不予立案", "hung": "挂账", "available": "待命", "out_of_service": "停用",
+    "open": "已开设", "responding": "处置中", "grid": "网格", "air": "空气质量站", "water": "地表水站",
+    "noise": "声环境站", "I": "I级", "II": "II级", "III": "III级", "IV": "IV级",
+}
 OP_WORDS = {"=": "=", "!=": "≠", "in": "属于", "not_in": "不属于", ">=": "≥", "<=": "≤", ">": ">", "<": "<",
             "is_null": "为空", "not_null": "非空"}
 PERIOD_AGG_WORDS = {"sum": "跨月求和", "last": "取时段内最后一个有数据月份的值", "mean": "跨月平均"}
@@ -36,8 +42,11 @@ def filter_text(f: Filter) -> str:
     words = OP_WORDS[f.op]
     if f.op in ("is_null", "not_null"):
         return f"{col(f.column)}{words}"
+    def word(v) -> str:  # noqa: ANN001
+        return VALUE_NAMES.get(v, str(v)) if isinstance(v, str) else str(v)
+
     value = "计算时刻" if f.value == NOW else (
-        "{" + "、".join(str(v) for v in f.value) + "}" if isinstance(f.value, (list, tuple)) else str(f.value))
+        "{" + "、".join(word(v) for v in f.value) + "}" if isinstance(f.value, (list, tuple)) else word(f.value))
     return f"{col(f.column)} {words} {value}"
 
 
