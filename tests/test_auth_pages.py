@@ -295,3 +295,14 @@ def test_admin_page_refuses_other_roles(admin_db, role):
     assert not at.exception
     assert any("无权" in e.value for e in at.error)
     assert len(at.dataframe) == 0
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_NAMES))
+def test_app_registers_the_real_page_table_per_role(sqlite_city_engine, monkeypatch, role):
+    """The product's own page table: app.py registers exactly pages_for(role) for each role. (Only the
+    registration is checked here; each page's content has its own AppTests.)"""
+    _point_app_at(sqlite_city_engine, monkeypatch)
+    zone = "440902001001001" if role == "grid_officer" else "440900"
+    at = _app(viewer=Viewer(f"u_{role}", role, zone, "CGJ" if role == "department" else None)).run()
+    registered = {str(Path(i["script_path"]).resolve()) for i in at._registered_pages.values()}  # noqa: SLF001
+    assert registered == {str((ROOT / p.path).resolve()) for p in roles.pages_for(role)}
