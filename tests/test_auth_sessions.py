@@ -12,7 +12,7 @@ from sqlalchemy import select
 from auth import cookies, service, sessions
 from store.db import session_scope
 from store.models.auth import AuthSession
-from tests.test_auth_support import PW, T0, TEST_SECRET, auth_test_settings, make_user  # noqa: F401
+from tests.test_auth_support import T0, TEST_SECRET, auth_test_settings, make_user  # noqa: F401
 
 LIMITS = sessions.SessionLimits(idle=timedelta(minutes=120), absolute=timedelta(hours=12))
 

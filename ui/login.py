@@ -17,7 +17,7 @@ import settings
 from auth import cookies, oidc, service, sessions
 from auth.roles import ROLE_NAMES
 from auth.service import LOGIN_MESSAGES, LoginFailed, login_message
-from auth.web import AUTH_PARAMS, ERROR_PARAM, LOGIN_PATH, LOGOUT_PATH, NOTICE_PARAM, WAIT_PARAM
+from auth.web import AUTH_PARAMS, ERROR_PARAM, LOGIN_PATH, NOTICE_PARAM, WAIT_PARAM
 from store.db import session_scope
 from store.scope import Viewer
 from ui.data import app_engine
