@@ -15,8 +15,9 @@ Guarantees:
   far-future timestamps are counted by reason, logged and kept in quarantined_readings (and acked).
   A database error leaves the batch unacknowledged and retries it after a pause.
 - Reconnects by itself (paho's loop, backoff up to [sensors].mqtt_reconnect_max_s).
-- After each batch, alert rules are evaluated for the sensors that changed (separate transaction, so a
-  failing rule can never block ingestion); counters go to ingest_status for the status display.
+- Alert rules are evaluated for the sensors that changed (separate transaction, so a failing rule can
+  never block ingestion): after every batch when the queue is drained, at most every
+  [sensors].alert_seconds while a backlog is written; counters go to ingest_status for the status display.
 """
 from __future__ import annotations
 
@@ -92,6 +93,9 @@ class Ingester:
         self._last_status = 0.0
         self._pending: Counter = Counter()
         self._failures = 0
+        self._alert_pending: dict[str, datetime] = {}
+        self._alerts_at = 0.0
+        self.alert_seconds = float(sc.get("alert_seconds", 5))
 
     # -- paho callbacks (network thread) ----------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -157,9 +161,11 @@ class Ingester:
                 self._wake.wait(timeout=self.batch_seconds)
                 self._wake.clear()
                 self.flush()
+                self.maybe_alerts()
                 if time.monotonic() - self._last_status > 10:
                     self._write_status_safely()
             self.flush()
+            self.maybe_alerts(force=True)
         finally:
             self._client.disconnect()
             self._client.loop_stop()
@@ -260,7 +266,10 @@ class Ingester:
         for rej_sid, rej in ((sid, rej) for p in parsed for sid, rej in p.rejections):
             log.info("隔离：%s %s", rej_sid or "-", rej.message)
         if self.evaluate_alerts and result.stored:
-            self._alerts(result.touched_hours, index)
+            for sid, hours in result.touched_hours.items():
+                newest = max(hours)
+                if sid not in self._alert_pending or newest > self._alert_pending[sid]:
+                    self._alert_pending[sid] = newest
         return True
 
     def _count(self, result, bad, messages: int) -> None:  # noqa: ANN001
@@ -279,15 +288,27 @@ class Ingester:
             self.counters.subtract(self._pending)
             self._pending = Counter()
 
-    def _alerts(self, touched_hours: dict, index: SensorIndex) -> None:
+    def maybe_alerts(self, force: bool = False) -> None:
+        """Evaluate the rules for the sensors changed since the last evaluation: right away when the
+        queue is drained (normal traffic: after every batch), at most every [sensors].alert_seconds
+        while a backlog is being written (a burst is then evaluated once, not once per batch)."""
+        if not self._alert_pending:
+            return
+        with self._lock:
+            backlog = len(self._queue)
+        if not force and backlog and time.monotonic() - self._alerts_at < self.alert_seconds:
+            return
+        pending, self._alert_pending = self._alert_pending, {}
+        self._alerts_at = time.monotonic()
+        self._alerts(pending, self.index())
+
+    def _alerts(self, newest: dict, index: SensorIndex) -> None:
         try:
             from sensors.alerts import evaluate_sensors
 
             now = datetime.now(timezone.utc)
             # Backfilled history cannot change an alert's state (rules look at the latest days only).
-            recent = {sid for sid, hours in touched_hours.items() if max(hours) >= now - RECENT}
-            if not recent:
-                return
+            recent = {sid for sid, hour in newest.items() if hour >= now - RECENT}
             with session_scope(self.engine) as session:
                 opened, closed = evaluate_sensors(session, recent, index, now)
             self.counters["alerts_opened"] += opened
@@ -295,6 +316,8 @@ class Ingester:
         except Exception:  # noqa: BLE001 - a broken rule or case intake must not stop ingestion
             self.counters["alert_errors"] += 1
             log.exception("告警规则评估失败")
+        finally:
+            self.counters["alert_runs"] += 1
 
     # -- status -----------------------------------------------------------------------------------
     def stats(self) -> dict:

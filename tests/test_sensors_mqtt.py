@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from sensors.mqtt_ingest import Ingester
 from store.db import session_scope
-from store.models.sensors import QuarantinedReading, SensorHourly, SensorReading
+from store.models.sensors import QuarantinedReading, Sensor, SensorHourly, SensorReading
 from tests.test_sensors_common import add_sensors, count
 
 CITY = "440900"
@@ -228,6 +228,8 @@ def test_pollution_episode_over_mqtt_colours_map_opens_and_closes_case(city_engi
     from store.scope import Viewer
 
     add_sensors(city_engine)
+    with session_scope(city_engine) as s:  # the episode is replayed from 4 hours ago: not yet 离线
+        s.get(Sensor, "A1").expected_interval_s = 7200
     viewer = Viewer("duty", "duty_officer", CITY)
     top = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     run = Running(city_engine, broker.port, f"ingest-ep-{uuid.uuid4().hex[:8]}")
@@ -239,6 +241,10 @@ def test_pollution_episode_over_mqtt_colours_map_opens_and_closes_case(city_engi
         publish(broker.port, [msg("A1", top + timedelta(hours=offset), PM25=pm25, **others)])
         committed += 1
         run.wait_committed(committed)
+        deadline = time.monotonic() + 30  # the rules run right after the batch, the queue being empty
+        while run.ing.stats().get("alert_runs", 0) < committed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert run.ing.stats().get("alert_errors", 0) == 0
 
     def colour() -> str:
         with session_scope(city_engine, readonly=True) as s:
