@@ -43,10 +43,11 @@ def test_every_indicator_at_every_declared_level(demo_engine, indicator_id):  # 
             kids = I.compute_children(indicator_id, code, "2026-10", ADMIN, engine=demo_engine, now=DEMO_NOW)
             assert len(kids) > 0 and kids["region_code"].is_unique
     top = regions[ind.levels[0]]
-    s = I.series(indicator_id, top, "2025-12", "2026-11", "month", ADMIN, engine=demo_engine, now=DEMO_NOW)
+    span = ("2022", "2026", "year", 5) if ind.grain == "year" else ("2025-12", "2026-11", "month", 12)
+    s = I.series(indicator_id, top, *span[:3], ADMIN, engine=demo_engine, now=DEMO_NOW)
     assert s.empty == ind.is_snapshot
     if not s.empty:
-        assert list(s.period)[0] == "2025-12" and len(s) == 12
+        assert list(s.period)[0] == span[0] and len(s) == span[3]
 
 
 def test_every_indicator_has_demo_data(demo_engine):  # noqa: F811

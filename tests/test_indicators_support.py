@@ -117,10 +117,16 @@ def _seed(url: str):  # noqa: ANN202
     return engine
 
 
+_built: dict[str, object] = {}
+
+
 @pytest.fixture(scope="session")
 def demo_engine(tmp_path_factory):
-    """The demo-scale city (all domain generators) in SQLite, built once per session."""
-    return _seed(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+    """The demo-scale city (all domain generators) in SQLite, built once per session. Test modules import
+    this fixture, which pytest registers once per module, so the build itself is cached here."""
+    if "sqlite" not in _built:
+        _built["sqlite"] = _seed(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+    return _built["sqlite"]
 
 
 @pytest.fixture(scope="session")
