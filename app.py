@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import streamlit as st
 
+import indicators
 import settings
 from auth.roles import pages_for
 from ui import chrome, login
 
-st.set_page_config(page_title=settings.get_settings()["app"]["title"], page_icon=str(settings.ROOT / "static" / "favicon.png"), layout="wide")
+st.set_page_config(page_title=settings.get_settings()["app"]["title"],
+                   page_icon=str(settings.ROOT / "static" / "favicon.png"), layout="wide")
+
+# Every number on every screen comes from the indicator library: refuse to start on an invalid one.
+try:
+    indicators.load_library()
+except indicators.LibraryError as exc:
+    st.error(f"指标库定义有误，系统无法启动。请修正后重启：\n\n{exc}")
+    st.stop()
 
 # Resolved on every rerun (not cached in session_state): idle expiry, logout and deactivation
 # must take effect on the next interaction.
