@@ -1,4 +1,4 @@
-"""AppTest of pages/indicators.py on the demo city: catalogue, search, filter, one indicator's detail with
+"""AppTest of pages/indicator_catalog.py on the demo city: catalogue, search, filter, one indicator's detail with
 live value, trend and ranking; the Excel export of the catalogue goes through the audited export."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from store.models import AuditEntry
 from store.scope import Viewer
 from tests.test_indicators_support import demo_engine  # noqa: F401 - session fixture
 
-PAGE = Path(__file__).resolve().parents[1] / "pages" / "indicators.py"
+PAGE = Path(__file__).resolve().parents[1] / "pages" / "indicator_catalog.py"
 DUTY = Viewer("zhiban", "duty_officer", "440900", display_name="值班员")
 LEADER = Viewer("ld", "leader", "440902", display_name="茂南区领导")
 
