@@ -9,6 +9,7 @@ from situation import kpis
 from ui import wall_parts as W
 from ui.chrome import resolve_scope
 from ui.context import current_period
+from ui import login
 from ui.session import require_viewer
 
 viewer = require_viewer()
@@ -20,6 +21,10 @@ refresh = int(settings.get_settings()["app"]["refresh_seconds"])
 
 @st.fragment(run_every=refresh)
 def live() -> None:
+    # Fragment reruns skip app.py's sign-in check: re-check here, so a wall whose session was ended
+    # (logout elsewhere, deactivation, expiry) goes back to the login screen instead of refreshing on.
+    if login.resolve_viewer() is None:
+        st.rerun()
     theme = W.current_theme()
     domains, layers = W.THEMES[theme]
     W.header(theme, crumbs[-1]["name"])

@@ -26,9 +26,9 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def autogenerate(engine: Engine, message: str) -> None:
+def autogenerate(engine: Engine, message: str, rev_id: str | None = None) -> None:
     """Developer helper: write a new revision from the difference between the models and `engine`."""
     cfg = alembic_config()
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.revision(cfg, message=message, autogenerate=True)
+        command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: be80dae2dbb3
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:10:12.579491
+Create Date: 2026-11-25 18:53:36.688560
 """
 from alembic import op
 import sqlalchemy as sa
 import store.models.base
 
 
-revision = 'be80dae2dbb3'
+revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -131,7 +131,7 @@ def upgrade() -> None:
     sa.Column('return_count', sa.Integer(), nullable=False),
     sa.Column('satisfaction', sa.Integer(), nullable=True),
     sa.Column('hang_reason', sa.Text(), nullable=True),
-    sa.Column('photos', sa.JSON(), nullable=True),
+    sa.Column('photos', sa.JSON(none_as_null=True), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('updated_at', store.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('city_code', sa.String(length=6), nullable=False),
@@ -280,7 +280,7 @@ def upgrade() -> None:
     sa.Column('day', store.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('metric', sa.String(length=20), nullable=False),
     sa.Column('value', sa.Float(), nullable=True),
-    sa.Column('edition', sa.String(length=10), nullable=True),
+    sa.Column('edition', sa.String(length=20), nullable=True),
     sa.Column('stations', sa.Integer(), nullable=False),
     sa.Column('detail', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sensor_area_daily')),
@@ -385,8 +385,8 @@ def upgrade() -> None:
     sa.Column('at', store.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
     sa.Column('department_code', sa.String(length=40), nullable=True),
-    sa.Column('attachments', sa.JSON(), nullable=True),
-    sa.Column('detail', sa.JSON(), nullable=True),
+    sa.Column('attachments', sa.JSON(none_as_null=True), nullable=True),
+    sa.Column('detail', sa.JSON(none_as_null=True), nullable=True),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_event_transitions_event_id_events'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_event_transitions'))
     )
@@ -417,7 +417,7 @@ def upgrade() -> None:
     sa.Column('day', store.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('metric', sa.String(length=20), nullable=False),
     sa.Column('value', sa.Float(), nullable=True),
-    sa.Column('edition', sa.String(length=10), nullable=True),
+    sa.Column('edition', sa.String(length=20), nullable=True),
     sa.Column('detail', sa.JSON(), nullable=True),
     sa.Column('city_code', sa.String(length=6), nullable=False),
     sa.Column('district_code', sa.String(length=6), nullable=True),
