@@ -276,6 +276,8 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
     ext_ok = ext & (rng.random(n) < 0.9)
     ext_hours = np.where(urgent, rng.choice([2.0, 4.0], n), rng.choice([8.0, 16.0, 24.0, 40.0], n))
     f_h = lognorm(0.45, 0.6)
+    stalled = rng.random(n) < 0.04  # cases that sit with a department well past their limit
+    f_h = np.where(stalled, rng.uniform(1.3, 4.0, n), f_h)
     f_h = np.where(ext_ok, rng.uniform(0.85, 1.0, n) + ext_hours / lim["handle"] * rng.uniform(0.2, 0.9, n), f_h)
     f_h = np.where(ext & ~ext_ok, rng.uniform(0.8, 1.4, n), f_h)
     accepted = reg & ((rng.random(n) < 0.85) | ext | hang)

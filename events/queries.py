@@ -328,6 +328,11 @@ def zone_bbox(grids: pd.DataFrame) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in shapely.total_bounds(np.array(geoms, dtype=object)))
 
 
+def bbox_of(geometry: dict) -> tuple[float, float, float, float]:
+    """(minlon, minlat, maxlon, maxlat) of a GeoJSON geometry."""
+    return tuple(float(v) for v in geo_shape(geometry).bounds)
+
+
 def grid_shape(session: Session, viewer: Viewer, code: str | None) -> dict | None:
     if not code:
         return None
@@ -438,5 +443,5 @@ def within_zone(viewer: Viewer, codes: dict | None) -> bool:
 __all__ = [
     "QueuePage", "case_list", "queue", "department_cases", "grid_cases", "status_counts", "overdue_list",
     "map_points", "case_detail", "zone_grids", "grid_shape", "location_lattice", "evaluation",
-    "department_figures", "category_tree", "within_zone", "fmt_time", "FIGURES", "list_department_options", "zone_bbox",
+    "department_figures", "category_tree", "within_zone", "fmt_time", "FIGURES", "list_department_options", "zone_bbox", "bbox_of",
 ]

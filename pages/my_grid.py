@@ -65,7 +65,7 @@ with tab_cases:
             case_panel.render(engine, viewer, int(choice), key="mygrid")
 
 # -- zone map (also the place to pick a report location) ---------------------------------------------------
-lattice = Q.location_lattice(grids)
+lattice = Q.location_lattice(grids, max_points=600)
 with tab_map:
     if grids.empty:
         st.warning("未找到您的网格边界")
@@ -78,8 +78,7 @@ with tab_map:
                 "ScatterplotLayer", id="pick-lattice", data=lattice, get_position=["lon", "lat"],
                 get_fill_color=[255, 255, 255, 22], get_radius=20, radius_min_pixels=2, radius_max_pixels=6,
                 pickable=True, auto_highlight=True, highlight_color=[59, 163, 255, 255]))
-        view = L.view_for_bbox(Q.zone_bbox(grids))
-        view.zoom = max(3.0, view.zoom - 0.8)  # leave room around the zone on a narrow phone screen
+        view = L.view_for_bbox(Q.zone_bbox(grids), width=360, height=420)  # sized for a phone screen
         picked = st.pydeck_chart(L.deck(layers, view), height=420,
                                  on_select="rerun", selection_mode="single-object", key="mg_map")
         objects = (picked.selection.objects if picked is not None and picked.selection else {}) or {}

@@ -44,7 +44,11 @@ def _map(engine: Engine, viewer: Viewer, case: dict) -> None:
                            "tip": f"#{case['id']} {case['title']}"}])
     layers = ([L.outline_layer([shape], layer_id="case-grid")] if shape else []) + [
         L.event_point_layer(point, layer_id="case-point")]
-    view = L.view_for_bbox((case["lon"] - 0.004, case["lat"] - 0.003, case["lon"] + 0.004, case["lat"] + 0.003))
+    # Frame the whole grid (the case's context), never less than a few hundred metres around the point.
+    box = Q.bbox_of(shape) if shape else (case["lon"], case["lat"], case["lon"], case["lat"])
+    view = L.view_for_bbox((min(box[0], case["lon"] - 0.003), min(box[1], case["lat"] - 0.002),
+                            max(box[2], case["lon"] + 0.003), max(box[3], case["lat"] + 0.002)),
+                           width=360, height=260)  # the narrow right-hand column (or a phone)
     st.pydeck_chart(L.deck(layers, view), height=260, key=f"case-map-{case['id']}")
 
 
