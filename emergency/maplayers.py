@@ -25,12 +25,19 @@ CJK_FONTS = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC,
 
 
 def click_layer(regions: pd.DataFrame) -> pdk.Layer:
-    features = [{"type": "Feature", "geometry": r.geometry,
-                 "properties": {"code": r.code, "name": r.name, "lon": r.lon, "lat": r.lat, "tip": r.tip}}
-                for r in regions.sort_values("code").itertuples()]
-    return pdk.Layer("GeoJsonLayer", id=LAYER_IDS["click"], data={"type": "FeatureCollection", "features": features},
-                     pickable=True, stroked=True, filled=True, get_fill_color=[120, 170, 255, 10],
-                     get_line_color=[120, 170, 255, 45], line_width_min_pixels=1, auto_highlight=True,
+    """Regions to click on, as a SolidPolygonLayer: in Streamlit 1.67 (checked in Chromium) a click on
+    a GeoJsonLayer (a composite layer) returns no selection, and an extra PathLayer for outlines stopped
+    clicks from registering at all, so the polygons are one primitive layer without outlines.
+    One row per polygon part; every part carries its region."""
+    rows = []
+    for r in regions.sort_values("code").itertuples():
+        g = r.geometry
+        parts = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"] if g["type"] == "MultiPolygon" else []
+        for part in parts:
+            rows.append({"polygon": part, "code": r.code, "name": r.name, "lon": r.lon, "lat": r.lat, "tip": r.tip})
+    data = pd.DataFrame(rows, columns=["polygon", "code", "name", "lon", "lat", "tip"])
+    return pdk.Layer("SolidPolygonLayer", id=LAYER_IDS["click"], data=data, get_polygon="polygon",
+                     get_fill_color=[120, 170, 255, 12], pickable=True, auto_highlight=True,
                      highlight_color=[255, 255, 255, 40])
 
 
@@ -93,13 +100,14 @@ def gap_layer(gaps: pd.DataFrame) -> pdk.Layer:
 
 
 def label_layer(labels: pd.DataFrame) -> pdk.Layer:
-    """Chinese labels (columns lon, lat, text). characterSet "auto" builds the glyph atlas from the data,
-    so CJK characters render (deck.gl's default atlas is ASCII only)."""
+    """Chinese labels (columns lon, lat, text). deck.gl's glyph atlas is ASCII-only by default;
+    characterSet "auto" builds it from the data. pydeck turns a bare string argument into an accessor
+    expression, so literal strings are passed quoted (pydeck strips the quotes)."""
     data = labels.sort_values(["lon", "lat", "text"]).reset_index(drop=True)
     return pdk.Layer("TextLayer", id=LAYER_IDS["labels"], data=data, get_position=["lon", "lat"], get_text="text",
                      get_size=13, get_color=[240, 244, 250, 255], get_pixel_offset=[0, -16],
-                     character_set="auto", font_family=CJK_FONTS, outline_width=2, outline_color=[10, 18, 32, 255],
-                     font_settings={"sdf": True}, pickable=False)
+                     character_set='"auto"', font_family=f'"{CJK_FONTS}"', outline_width=2,
+                     outline_color=[10, 18, 32, 255], font_settings={"sdf": True}, pickable=False)
 
 
 def build_deck(layer_list: list[pdk.Layer], view: pdk.ViewState) -> pdk.Deck:

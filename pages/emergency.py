@@ -65,9 +65,9 @@ def on_map_select() -> None:
     if objects.get(ml.LAYER_IDS["incidents"]):
         state["em_incident_pick"] = int(objects[ml.LAYER_IDS["incidents"]][0]["id"])
     elif objects.get(ml.LAYER_IDS["click"]):
-        props = objects[ml.LAYER_IDS["click"]][0].get("properties", {})
-        state["em_click"] = {"lon": round(float(props["lon"]), 6), "lat": round(float(props["lat"]), 6),
-                             "name": props.get("name", "")}
+        region = objects[ml.LAYER_IDS["click"]][0]
+        state["em_click"] = {"lon": round(float(region["lon"]), 6), "lat": round(float(region["lat"]), 6),
+                             "name": region.get("name", "")}
         state["em_open_lon"], state["em_open_lat"] = state["em_click"]["lon"], state["em_click"]["lat"]
     elif objects.get(ml.LAYER_IDS["resources"]):
         state["em_resource"] = objects[ml.LAYER_IDS["resources"]][0]["id"]
@@ -151,8 +151,17 @@ with tab_cmd:
             layer_list.append(ml.incident_layer(incidents, selected))
         if labels:
             layer_list.append(ml.label_layer(pd.concat(labels, ignore_index=True)))
-        if current is not None:
-            view = view_for_bbox((current["lon"] - 0.12, current["lat"] - 0.1, current["lon"] + 0.12, current["lat"] + 0.1))
+        if current is not None:  # fit the incident, its units out and the proposal's sources
+            pts = [(current["lon"], current["lat"])]
+            if len(dispatches):
+                pts += list(zip(dispatches.loc[dispatches["status"] == "active", "lon"],
+                                dispatches.loc[dispatches["status"] == "active", "lat"]))
+            if proposal is not None:
+                pts += list(zip(proposal.units.loc[proposal.units["selected"], "lon"],
+                                proposal.units.loc[proposal.units["selected"], "lat"]))
+            xs, ys = [x for x, _ in pts], [y for _, y in pts]
+            view = view_for_bbox((min(min(xs), current["lon"] - 0.1), min(min(ys), current["lat"] - 0.08),
+                                  max(max(xs), current["lon"] + 0.1), max(max(ys), current["lat"] + 0.08)))
         else:
             view = view_for_bbox(read(lambda s: queries.region_bbox(s, viewer, code)))
         st.pydeck_chart(ml.build_deck(layer_list, view), on_select=on_map_select, selection_mode="single-object",
@@ -161,6 +170,9 @@ with tab_cmd:
                    "青线：调派建议；紫线：物资。" + ("点击网格可在该处开设事件。" if commander else ""))
 
     if commander:
+        if "em_click" in state:
+            st.info(f"已在地图上选中 {state['em_click']['name']}（网格中心 {state['em_click']['lon']:.5f}, "
+                    f"{state['em_click']['lat']:.5f}），在下方“开设应急事件”中填写类型和级别后开设。", icon=":material/place:")
         with st.expander("开设应急事件", expanded=current is None or "em_click" in state):
             source = st.radio("来源", ["地图选点", "传感器预警", "网格事件升级"], horizontal=True, key="em_open_source")
             types, levels = list(catalog.INCIDENT_TYPES), list(catalog.LEVELS)
@@ -257,7 +269,9 @@ with tab_cmd:
                 column_config={"selected": st.column_config.CheckboxColumn("选用"), "kind": "类型", "name": "名称",
                                "distance_km": "直线距离(km)", "eta_min": "预计到达(分钟)", "resource_id": None, "version": None})
             stock_view = proposal.stock.assign(distance_km=proposal.stock["distance_km"].round(2))
-            edited_stock = st.data_editor(
+            if stock_view.empty:
+                st.caption("该预案不调用储备物资")
+            edited_stock = stock_view if stock_view.empty else st.data_editor(
                 stock_view[["selected", "item", "take", "unit", "free", "name", "distance_km", "inventory_id"]],
                 key=f"em_stock_{iid}", hide_index=True, width="stretch", disabled=not commander,
                 column_config={"selected": st.column_config.CheckboxColumn("选用"), "item": "物资",
