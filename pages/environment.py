@@ -20,6 +20,8 @@ from ui.context import current_period
 from ui.data import app_engine
 from ui.session import require_viewer
 
+PROPOSAL_STATUS = {"proposed": "待研判", "accepted": "已启动应急", "dismissed": "未采纳"}
+
 viewer = require_viewer()
 code, crumbs, _kids = resolve_scope(viewer)
 period = current_period()
@@ -82,12 +84,14 @@ kinds = st.segmented_control("图层", options=["air", "water", "noise", "hydro"
                                                     "iot": "物联"}[k])
 with session_scope(engine, readonly=True) as s:
     stations = Q.station_map(s, viewer, code, now, edition, tuple(kinds or ()) or None)
+    outlines = Q.scope_outlines(s, viewer, code)
 if stations.empty:
     st.info("当前范围内没有监测站点")
 else:
     bbox = (stations["lon"].min() - 0.05, stations["lat"].min() - 0.05,
             stations["lon"].max() + 0.05, stations["lat"].max() + 0.05)
-    deck = L.deck([L.sensor_layer(stations[["id", "lon", "lat", "color", "offline", "tip"]], "env-stations")],
+    deck = L.deck([L.outline_layer(outlines, "env-outline"),
+                   L.sensor_layer(stations[["id", "lon", "lat", "color", "offline", "tip"]], "env-stations")],
                   L.view_for_bbox(bbox))
     st.pydeck_chart(deck, key=f"env-map-{code}", height=480)
     eds = sorted({e for e in stations["edition"].dropna()})
@@ -166,7 +170,9 @@ st.markdown("**开放告警及案件**")
 if alerts.empty:
     st.success("当前范围内没有开放告警")
 else:
-    shown = alerts.assign(case=alerts["event_id"].map(lambda e: f"#{int(e)}" if pd.notna(e) else "—"))
+    shown = alerts.assign(case=alerts["event_id"].map(lambda e: f"#{int(e)}" if pd.notna(e) else "—"),
+                          proposal=alerts["proposal"].fillna("—"),
+                          proposal_status=alerts["proposal_status"].map(PROPOSAL_STATUS).fillna("—"))
     st.dataframe(shown[["opened_at", "severity", "rule", "sensor", "message", "case", "case_status", "proposal",
                         "proposal_status"]], hide_index=True, width="stretch", column_config={
         "opened_at": st.column_config.DatetimeColumn("开始时间", format="MM-DD HH:mm"), "severity": "等级",

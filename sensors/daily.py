@@ -36,12 +36,6 @@ def local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=A.TZ)
 
 
-def hourly_values_expr():  # noqa: ANN201
-    """SQL expression of an hourly row's value: the mean (total/n). Decibels and sums are handled
-    in Python from total/etotal (see `hourly_frame`)."""
-    return SensorHourly.total / SensorHourly.n
-
-
 def hourly_frame(session: Session, sensor_ids: list[str], start: datetime, end: datetime,
                  metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
     """sensor_hourly rows in [start, end) as (sensor_id, hour, metric, value) with each metric's
@@ -89,10 +83,6 @@ def _jsonable(value):  # noqa: ANN001
     if isinstance(value, (np.floating, float)):
         return _f(value)
     return value
-
-
-def _aqi_detail(row) -> dict:  # noqa: ANN001
-    return _jsonable({k: row[k] for k in ("level", "category", "color", "primary", "exceeding", "iaqi", "missing")})
 
 
 def _aqi_detail_of(result) -> dict:  # noqa: ANN001 - indicators.standards.aqi.AQIResult

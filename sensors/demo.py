@@ -150,7 +150,7 @@ def air_series(rng: np.random.Generator, clock: Clock, district_of: list[str], l
         starts.append((t, float(rng.uniform(48, 110)), max(amp, 1.6), None))
     if last_episode_district is not None:
         # Under way at the end: one district turns orange then red (alerts and cases are opened).
-        starts.append((clock.end - timedelta(hours=9), 9.0 + 12.0, 7.5, [last_episode_district]))
+        starts.append((clock.end - timedelta(hours=9), 9.0 + 12.0, 4.2, [last_episode_district]))
     for start, dur, amp, only in starts:
         bump = _bump(clock.utc, start, dur, ramp_h=6.0 if only else 12.0)
         mask = np.ones(n, bool) if only is None else np.isin(np.array(district_of), only)

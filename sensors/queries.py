@@ -410,5 +410,15 @@ def _runs(times, flags, values, label: str, step: timedelta) -> pd.DataFrame:  #
     return pd.DataFrame(runs, columns=["start", "end", "periods", "peak", "what"])
 
 
+def scope_outlines(session: Session, viewer: Viewer, code: str) -> list[dict]:
+    """GeoJSON geometries of the scope's child regions (or the scope itself), for map context."""
+    import json
+
+    from geo import hierarchy
+
+    regions = hierarchy.children(session, code, viewer) or [hierarchy.get_region(session, code, viewer)]
+    return [json.loads(r.geometry) for r in regions if r.geometry]
+
+
 def station_options(session: Session, viewer: Viewer, code: str) -> list[tuple[str, str]]:
     return [(s.id, f"{s.name}（{KIND_NAMES[s.kind]}）") for s in _scoped_sensors(session, viewer, code)]
