@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from auth import audit
 from auth.roles import can
 from emergency import catalog
-from geo.crs import normalize_crs, to_wgs84_array, UnknownCRS
+from geo.crs import UnknownCRS, normalize_crs, to_wgs84_array
 from geo.locate import get_locator
 from sensors.tabular import ImportFailed, RowError, parse_float, read_rows
 from store.models import InventoryItem, Resource, utcnow

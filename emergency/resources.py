@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from auth import audit
@@ -112,13 +112,3 @@ def advance(session: Session, resource_id: str, to_status: str, actor: Viewer, *
     audit.record(session, actor, "emergency_status", object_type="resource", object_id=resource_id,
                  detail={"from": current, "to": to_status, "incident_id": incident_id, "comment": comment or None})
     return Move(resource_id, current, to_status, incident_id, seen_version + 1)
-
-
-def resource_frame_columns() -> list[str]:
-    return ["id", "kind", "name", "status", "lon", "lat", "headcount", "capacity", "occupancy", "incident_id",
-            "version", "district_code", "street_code", "grid_code"]
-
-
-def list_units(session: Session, incident_id: int) -> list[Resource]:
-    """Units currently tied to an incident (dispatched … returning)."""
-    return list(session.scalars(select(Resource).where(Resource.incident_id == incident_id).order_by(Resource.id)))

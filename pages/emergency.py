@@ -14,7 +14,7 @@ from emergency import catalog, queries
 from emergency import dispatch as dsp
 from emergency import incidents as inc_ops
 from emergency import maplayers as ml
-from emergency.plans import get_plan, load_plans
+from emergency.plans import load_plans
 from emergency.resources import StaleState, advance, next_moves
 from geo.layers import view_for_bbox
 from store.db import session_scope

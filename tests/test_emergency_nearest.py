@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import given, settings as hsettings, strategies as st
 
 from emergency.nearest import (EARTH_RADIUS_KM, bounding_box, haversine_km, min_distance_km, nearest_available,
                                rank, stock_sources)
