@@ -54,10 +54,12 @@ def read(fn):  # noqa: ANN001, ANN201
 
 
 # ---------------------------------------------------------------- selection handed over between reruns
+linked = st.query_params.get("incident", "")
 if "em_select_next" in state:
     state["em_incident_pick"] = state.pop("em_select_next")
-elif "em_incident_pick" not in state and st.query_params.get("incident", "").isdigit():
-    state["em_incident_pick"] = int(st.query_params["incident"])
+elif linked.isdigit() and linked != state.get("em_linked"):
+    # A deep link (?incident=…, e.g. from the overview's urgent list) selects that incident once.
+    state["em_incident_pick"], state["em_linked"] = int(linked), linked
 
 
 def on_map_select() -> None:

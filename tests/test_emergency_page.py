@@ -133,6 +133,20 @@ def test_commander_opens_an_incident_from_the_form(page_db):
     assert at.selectbox(key="em_incident_pick").value == new.id
 
 
+def test_deep_link_selects_the_incident(page_db):
+    engine, iid = page_db
+    with session_scope(engine) as s:
+        other = open_incident(s, incident_type="火灾", level="IV", lon=111.3, lat=21.3, actor=COMMANDER).id
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.session_state["viewer"] = COMMANDER
+    at.query_params["incident"] = str(iid)
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="em_incident_pick").value == iid
+    at.selectbox(key="em_incident_pick").select(other).run()  # the user's own choice then sticks
+    assert at.selectbox(key="em_incident_pick").value == other
+
+
 def test_conflict_is_reported_with_the_items(page_db):
     engine, iid = page_db
     at = _app(COMMANDER)
