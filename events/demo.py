@@ -80,16 +80,6 @@ class _Clock:
         return np.round(out)
 
 
-def _to_dt(a: np.ndarray) -> np.ndarray:
-    """Epoch seconds (NaN = none) → object array of tz-aware UTC datetimes / None."""
-    out = np.full(a.shape, None, dtype=object)
-    ok = ~np.isnan(a)
-    if ok.any():
-        stamps = pd.to_datetime(np.round(a[ok], 0), unit="s", utc=True)
-        out[ok] = np.array(stamps.to_pydatetime(), dtype=object)
-    return out
-
-
 def _load_grids(session: Session) -> pd.DataFrame:
     rows = session.execute(select(Region.code, Region.city_code, Region.geometry, Region.centroid_lon,
                                   Region.centroid_lat, Region.population).where(Region.level == "grid")
@@ -585,47 +575,59 @@ def _bulk(session: Session, model, columns: dict, time_cols: set, n: int, chunk:
     """Bulk INSERT of column arrays in chunks. A column that is entirely None in a chunk is left out, so it
     takes its SQL default (NULL).
 
-    SQLite (the pilot's store, and where seeding time matters most): the INSERT is compiled by SQLAlchemy
-    from the table and run with the driver's executemany on values converted here to SQLite's storage
-    forms (timestamps as UTC text, JSON as text) — several times faster than per-value type processing.
-    Other backends: Core executemany (SQLAlchemy's insertmanyvalues batches)."""
+    The values are converted here, once per column, to text the database parses itself (timestamps as UTC
+    text, dates ISO, JSON as text) — several times faster than SQLAlchemy's per-value type processing:
+    SQLite runs the INSERT that SQLAlchemy compiles from the table through the driver's executemany;
+    PostgreSQL loads with COPY (the statement composed from identifiers by psycopg.sql)."""
     table = model.__table__
     conn = session.connection()
-    fast = conn.dialect.name == "sqlite"
+    dialect = conn.dialect.name
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         keys, cols = [], []
         for k, values in columns.items():
             v = values[start:stop]
+            kind = table.c[k].type
             if k in time_cols:
-                v = _sqlite_times(np.asarray(v, dtype=float)) if fast else _to_dt(np.asarray(v, dtype=float))
+                v = _utc_text(np.asarray(v, dtype=float), with_zone=dialect != "sqlite")
             elif isinstance(v, np.ndarray) and v.dtype.kind in "iufb":
                 v = v.tolist()
             elif isinstance(v, np.ndarray) and v.dtype == object and not any(x is not None for x in v):
                 continue
-            elif fast and isinstance(table.c[k].type, Date):
+            elif isinstance(kind, Date):
                 v = [None if x is None else x.isoformat() for x in v]
-            elif fast and isinstance(table.c[k].type, JSON):
+            elif isinstance(kind, JSON):
                 v = [None if x is None else json.dumps(x, ensure_ascii=False) for x in v]
             keys.append(k)
             cols.append(v)
-        if fast:
+        if dialect == "sqlite":
             compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
             order = [keys.index(name) for name in compiled.positiontup]
-            rows = list(zip(*[cols[i] for i in order]))
-            conn.exec_driver_sql(compiled.string, rows)
+            conn.exec_driver_sql(compiled.string, list(zip(*[cols[i] for i in order])))
+        elif dialect == "postgresql":
+            from psycopg import sql as psql
+
+            statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
+                psql.Identifier(table.name), psql.SQL(", ").join(psql.Identifier(k) for k in keys))
+            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in zip(*cols):
+                    copy.write_row(row)
         else:
-            conn.execute(table.insert(), [dict(zip(keys, vals)) for vals in zip(*cols)])
+            raise NotImplementedError(f"bulk load not implemented for {dialect}")
 
 
-def _sqlite_times(a: np.ndarray) -> np.ndarray:
-    """Epoch seconds → the text SQLAlchemy's SQLite DATETIME stores (naive UTC "YYYY-MM-DD HH:MM:SS.ffffff")."""
+def _utc_text(a: np.ndarray, with_zone: bool) -> np.ndarray:
+    """Epoch seconds (NaN = none) → UTC timestamp text: "YYYY-MM-DD HH:MM:SS.ffffff" as SQLAlchemy's SQLite
+    DATETIME stores it (naive UTC), or with "+00:00" for PostgreSQL's timestamptz."""
     ok = ~np.isnan(a)
     stamps = np.zeros(a.shape, dtype="datetime64[us]")
     stamps[ok] = (np.round(a[ok] * 1e6)).astype("int64").astype("datetime64[us]")
-    text = np.char.replace(np.datetime_as_string(stamps, unit="us"), "T", " ").astype(object)
-    text[~ok] = None
-    return text
+    text = np.char.replace(np.datetime_as_string(stamps, unit="us"), "T", " ")
+    if with_zone:
+        text = np.char.add(text, "+00:00")
+    out = text.astype(object)
+    out[~ok] = None
+    return out
 
 
 def _drop_indexes_if_empty(session: Session, models: tuple) -> list:  # noqa: ANN001
