@@ -48,6 +48,24 @@ def act(fn, success: str) -> bool:  # noqa: ANN001
     return True
 
 
+def open_and_select(opener, success: str) -> bool:  # noqa: ANN001
+    """Open an incident (`opener(session) -> Incident`) and make it the current one on the next run."""
+    def run(s):  # noqa: ANN001, ANN202
+        new = opener(s)
+        state["em_select_next"] = new.id
+        return new.id
+    return act(run, success)
+
+
+def type_and_level(prefix: str, itype: str | None = None, level: str | None = None) -> tuple[str, str]:
+    types, levels = list(catalog.INCIDENT_TYPES), list(catalog.LEVELS)
+    a, b = st.columns(2)
+    picked_type = a.selectbox("事件类型", types, key=f"{prefix}_type", index=types.index(itype) if itype in types else 0)
+    picked_level = b.selectbox("响应级别", levels, format_func=catalog.LEVEL_NAMES.get, key=f"{prefix}_level",
+                               index=levels.index(level) if level in levels else 3)
+    return picked_type, picked_level
+
+
 def read(fn):  # noqa: ANN001, ANN201
     with session_scope(engine, readonly=True) as s:
         return fn(s)
@@ -62,7 +80,7 @@ elif linked.isdigit() and linked != state.get("em_linked"):
     state["em_incident_pick"], state["em_linked"] = int(linked), linked
 
 
-def on_map_select() -> None:
+def on_map_click() -> None:
     objects = (state.get("em-map") or {}).get("selection", {}).get("objects", {})
     if objects.get(ml.LAYER_IDS["incidents"]):
         state["em_incident_pick"] = int(objects[ml.LAYER_IDS["incidents"]][0]["id"])
@@ -166,7 +184,7 @@ with tab_cmd:
                                   max(max(xs), current["lon"] + 0.1), max(max(ys), current["lat"] + 0.08)))
         else:
             view = view_for_bbox(read(lambda s: queries.region_bbox(s, viewer, code)))
-        st.pydeck_chart(ml.build_deck(layer_list, view), on_select=on_map_select, selection_mode="single-object",
+        st.pydeck_chart(ml.build_deck(layer_list, view), on_select=on_map_click, selection_mode="single-object",
                         key="em-map", height=520)
         st.caption("红圈：事件；彩色圆点：资源（填充色为类型，描边为状态：白 待命、黄 已调派、橙 途中、红 到场、蓝 返回、灰 停用）；"
                    "青线：调派建议；紫线：物资。" + ("点击网格可在该处开设事件。" if commander else ""))
@@ -177,7 +195,6 @@ with tab_cmd:
                     f"{state['em_click']['lat']:.5f}），在下方“开设应急事件”中填写类型和级别后开设。", icon=":material/place:")
         with st.expander("开设应急事件", expanded=current is None or "em_click" in state):
             source = st.radio("来源", ["地图选点", "传感器预警", "网格事件升级"], horizontal=True, key="em_open_source")
-            types, levels = list(catalog.INCIDENT_TYPES), list(catalog.LEVELS)
             if source == "地图选点":
                 click = state.get("em_click")
                 if click:
@@ -186,20 +203,15 @@ with tab_cmd:
                 state.setdefault("em_open_lon", round((center[0] + center[2]) / 2, 6))
                 state.setdefault("em_open_lat", round((center[1] + center[3]) / 2, 6))
                 with st.form("em_open_form"):
-                    a, b = st.columns(2)
-                    itype = a.selectbox("事件类型", types, key="em_open_type")
-                    level = b.selectbox("响应级别", levels, index=3, format_func=catalog.LEVEL_NAMES.get, key="em_open_level")
+                    itype, level = type_and_level("em_open")
                     title = st.text_input("事件名称", key="em_open_title", placeholder="如：XX路口严重积水")
                     a, b = st.columns(2)
                     lon = a.number_input("经度（WGS-84）", format="%.6f", key="em_open_lon")
                     lat = b.number_input("纬度（WGS-84）", format="%.6f", key="em_open_lat")
                     if st.form_submit_button("开设事件", type="primary"):
-                        def _open(s):  # noqa: ANN001, ANN202
-                            new = inc_ops.open_incident(s, incident_type=itype, level=level, lon=lon, lat=lat,
-                                                        title=title, actor=viewer)
-                            state["em_select_next"] = new.id
-                            return new.id
-                        if act(_open, "已开设事件 #{out}"):
+                        if open_and_select(lambda s: inc_ops.open_incident(
+                                s, incident_type=itype, level=level, lon=lon, lat=lat, title=title, actor=viewer),
+                                "已开设事件 #{out}"):
                             state.pop("em_click", None)
                         st.rerun()
             elif source == "传感器预警":
@@ -210,17 +222,10 @@ with tab_cmd:
                     names = {int(r.id): f"#{r.id} {r.message}（建议：{r.proposed_type} {r.level}级）" for r in alerts.itertuples()}
                     aid = st.selectbox("预警", list(names), format_func=names.get, key="em_alert_pick")
                     row = alerts[alerts["id"] == aid].iloc[0]
-                    a, b = st.columns(2)
-                    itype = a.selectbox("事件类型", types, key="em_alert_type",
-                                        index=types.index(row["type"]) if row["type"] in types else 0)
-                    level = b.selectbox("响应级别", levels, format_func=catalog.LEVEL_NAMES.get, key="em_alert_level",
-                                        index=levels.index(row["level"]) if row["level"] in levels else 3)
+                    itype, level = type_and_level("em_alert", row["type"], row["level"])
                     if st.button("按预警开设事件", type="primary", key="em_open_alert"):
-                        def _open_alert(s):  # noqa: ANN001, ANN202
-                            new = inc_ops.open_from_alert(s, aid, viewer, incident_type=itype, level=level)
-                            state["em_select_next"] = new.id
-                            return new.id
-                        act(_open_alert, "已按预警开设事件 #{out}")
+                        open_and_select(lambda s: inc_ops.open_from_alert(s, aid, viewer, incident_type=itype, level=level),
+                                        "已按预警开设事件 #{out}")
                         st.rerun()
             else:
                 events = read(lambda s: queries.escalatable_events(s, viewer, code))
@@ -229,15 +234,10 @@ with tab_cmd:
                 else:
                     names = {int(r.id): f"#{r.id} {r.title}（{r.category}/{r.subcategory}，{r.reported}）" for r in events.itertuples()}
                     eid = st.selectbox("网格事件", list(names), format_func=names.get, key="em_event_pick")
-                    a, b = st.columns(2)
-                    itype = a.selectbox("事件类型", types, key="em_event_type")
-                    level = b.selectbox("响应级别", levels, index=3, format_func=catalog.LEVEL_NAMES.get, key="em_event_level")
+                    itype, level = type_and_level("em_event")
                     if st.button("升级为应急事件", type="primary", key="em_open_event"):
-                        def _open_event(s):  # noqa: ANN001, ANN202
-                            new = inc_ops.open_from_event(s, eid, viewer, incident_type=itype, level=level)
-                            state["em_select_next"] = new.id
-                            return new.id
-                        act(_open_event, "已将网格事件升级为应急事件 #{out}")
+                        open_and_select(lambda s: inc_ops.open_from_event(s, eid, viewer, incident_type=itype, level=level),
+                                        "已将网格事件升级为应急事件 #{out}")
                         st.rerun()
 
     if current is not None:

@@ -3,6 +3,7 @@ units, release, log) and every step lands in the audit log; a leader sees it all
 controls, and a direct API call as leader raises PermissionDenied."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ import settings
 from emergency.dispatch import Selection, confirm
 from emergency.incidents import open_incident
 from store.db import dispose_engines, session_scope
-from store.models import AuditEntry, Dispatch, Incident, InventoryItem, Resource
+from store.models import Alert, AuditEntry, Dispatch, Incident, InventoryItem, Resource, Sensor
 from store.scope import PermissionDenied
+from tests.support.tiny_city import codes_for_point
 from tests.test_emergency_support import COMMANDER, LEADER, add_resource, add_stock
 
 PAGE = Path(__file__).resolve().parents[1] / "pages" / "emergency.py"
@@ -130,6 +132,32 @@ def test_commander_opens_an_incident_from_the_form(page_db):
     with session_scope(engine, readonly=True) as s:
         new = s.scalars(select(Incident).where(Incident.title == "仓库火情")).one()
         assert (new.type, new.district_code) == ("火灾", "440904")
+    assert at.selectbox(key="em_incident_pick").value == new.id
+
+
+def test_commander_opens_an_incident_from_a_flood_alert(page_db):
+    engine, _ = page_db
+    with session_scope(engine) as s:
+        sensor = Sensor(id="HY-1", kind="hydro", name="城区水位站", lon=110.45, lat=21.45)
+        sensor.set_region(codes_for_point(110.45, 21.45))
+        s.add(sensor)
+        s.flush()
+        alert = Alert(rule_id="water_level_guarantee", sensor_id="HY-1", severity="严重", status="open",
+                      opened_at=datetime(2026, 9, 14, 3, tzinfo=timezone.utc), message="城区水位站：水位超保证水位",
+                      proposal={"incident_type": "洪涝灾害", "level": "III", "title": "城区水位站水位超保证水位",
+                                "lon": 110.45, "lat": 21.45}, proposal_status="proposed")
+        alert.set_region(codes_for_point(110.45, 21.45))
+        s.add(alert)
+        s.flush()
+        aid = alert.id
+    at = _app(COMMANDER)
+    at.radio(key="em_open_source").set_value("传感器预警").run()
+    assert at.selectbox(key="em_alert_type").value == "内涝" and at.selectbox(key="em_alert_level").value == "III"
+    at.button(key="em_open_alert").click().run()
+    _ok(at)
+    with session_scope(engine, readonly=True) as s:
+        new = s.scalars(select(Incident).where(Incident.source_alert_id == aid)).one()
+        assert (new.type, new.level, s.get(Alert, aid).proposal_status) == ("内涝", "III", "accepted")
     assert at.selectbox(key="em_incident_pick").value == new.id
 
 
