@@ -63,7 +63,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/department.py", "部门处置", ":material/engineering:", frozenset({"department"}), "department", default_for=frozenset({"department"})),
     PageSpec("pages/my_grid.py", "我的网格", ":material/grid_view:", frozenset({"grid_officer"}), "my-grid", default_for=frozenset({"grid_officer"})),
     PageSpec("pages/environment.py", "生态环境", ":material/eco:", _LEAD, "environment"),
-    PageSpec("pages/emergency.py", "应急指挥", ":material/emergency:", _LEAD, "emergency"),
+    PageSpec("pages/emergency_command.py", "应急指挥", ":material/emergency:", _LEAD, "emergency"),
     PageSpec("pages/indicator_catalog.py", "指标库", ":material/query_stats:", _LEAD | {"admin"}, "indicators"),
     PageSpec("pages/admin.py", "系统管理", ":material/admin_panel_settings:", frozenset({"admin"}), "admin"),
 )

@@ -33,7 +33,7 @@ def _fmt(t: datetime) -> str:
 def open_incidents(session: Session, viewer: Viewer, code: str, limit: int) -> list[Item]:
     frame = emergency_queries.incidents(session, viewer, code, limit=limit)
     return [Item("突发事件", f"{r.level}级 {r.type}：{r.title}（{_fmt(r.opened_at)}）", r.opened_at,
-                 "pages/emergency.py", {"incident": str(r.id)}) for r in frame.itertuples()]
+                 "pages/emergency_command.py", {"incident": str(r.id)}) for r in frame.itertuples()]
 
 
 def open_alerts(session: Session, viewer: Viewer, code: str, limit: int) -> list[Item]:

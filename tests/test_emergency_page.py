@@ -1,4 +1,4 @@
-"""AppTest of pages/emergency.py: a commander runs the whole loop (open, propose, adjust, confirm, move
+"""AppTest of pages/emergency_command.py: a commander runs the whole loop (open, propose, adjust, confirm, move
 units, release, log) and every step lands in the audit log; a leader sees it all but gets no action
 controls, and a direct API call as leader raises PermissionDenied."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ from store.scope import PermissionDenied
 from tests.support.tiny_city import codes_for_point
 from tests.test_emergency_support import COMMANDER, LEADER, add_resource, add_stock
 
-PAGE = Path(__file__).resolve().parents[1] / "pages" / "emergency.py"
+PAGE = Path(__file__).resolve().parents[1] / "pages" / "emergency_command.py"
 
 
 @pytest.fixture
