@@ -533,6 +533,7 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
     t_roll = time.perf_counter() - t_start - t_gen - t_events - t_log
     _create_indexes(session, deferred)
     _fix_sequence(session, Event)
+    _analyze(session, (Event, EventTransition, EventDailyRollup))
     session.flush()
 
     open_now = np.isin(status, [s for s in status_names() if s not in ("closed", "rejected")])
@@ -647,6 +648,16 @@ def _create_indexes(session: Session, indexes: list) -> None:
     conn = session.connection()
     for idx in indexes:
         idx.create(conn)
+
+
+def _analyze(session: Session, models: tuple) -> None:  # noqa: ANN001
+    """Refresh the planner's statistics after a bulk load. Without them SQLite cannot tell that `city_code`
+    (one value city-wide) is useless and open statuses are rare, and scans a million rows for the
+    dispatch queue (≈0.9 s at city scale; 25 ms with statistics)."""
+    conn = session.connection()
+    quote = conn.dialect.identifier_preparer.quote
+    for m in models:
+        conn.exec_driver_sql(f"ANALYZE {quote(m.__table__.name)}")  # table names from our own metadata
 
 
 def _fix_sequence(session: Session, model) -> None:  # noqa: ANN001
