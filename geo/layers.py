@@ -39,6 +39,8 @@ RESOURCE_COLORS = {
     "物资储备库": [186, 85, 211, 235],
     "应急避难场所": [0, 206, 209, 235],
     "危化品处置队": [255, 215, 0, 235],
+    "排涝泵车": [65, 105, 225, 235],
+    "应急车辆": [255, 99, 71, 235],
 }
 OFFLINE_GREY = [128, 128, 128, 200]
 
@@ -79,23 +81,42 @@ def view_for_bbox(bbox: tuple[float, float, float, float], width: int = 800, hei
                          pitch=pitch, bearing=0)
 
 
+def _polygon_parts(geom: dict) -> list:
+    if geom["type"] == "Polygon":
+        return [geom["coordinates"]]
+    if geom["type"] == "MultiPolygon":
+        return list(geom["coordinates"])
+    return []
+
+
 def region_layer(regions: pd.DataFrame, layer_id: str = "regions", *, extruded: bool = False) -> pdk.Layer:
-    """Choropleth of regions. `regions` columns: code, name, geometry (GeoJSON dict or text), tip,
-    and either `color` (RGBA list) or `status` (green/yellow/red/None)."""
-    features = []
+    """Clickable choropleth of regions. `regions` columns: code, name, geometry (GeoJSON dict or text),
+    tip, and either `color` (RGBA list) or `status` (green/yellow/red/None).
+
+    A SolidPolygonLayer with one row per polygon part, not a GeoJsonLayer: Streamlit 1.67 returns no
+    selection for clicks on (composite) GeoJsonLayers, and drill-down depends on the clicked row."""
+    rows = []
     for row in regions.sort_values("code").itertuples(index=False):
         geom = row.geometry if isinstance(row.geometry, dict) else json.loads(row.geometry)
         color = getattr(row, "color", None)
         if color is None or (isinstance(color, float) and math.isnan(color)):
             color = STATUS_COLORS.get(getattr(row, "status", None), STATUS_COLORS[None])
-        features.append({"type": "Feature", "geometry": geom,
-                         "properties": {"code": row.code, "name": row.name, "tip": row.tip, "color": list(color)}})
+        for part in _polygon_parts(geom):
+            rows.append({"code": row.code, "name": row.name, "tip": row.tip, "color": list(color),
+                         "polygon": part})
     return pdk.Layer(
-        "GeoJsonLayer", id=layer_id, data={"type": "FeatureCollection", "features": features},
-        pickable=True, auto_highlight=True, stroked=True, filled=True, extruded=extruded,
-        get_fill_color="properties.color", get_line_color=[180, 210, 255, 200],
-        line_width_min_pixels=1, highlight_color=[255, 255, 255, 80],
+        "SolidPolygonLayer", id=layer_id, data=rows, get_polygon="polygon", get_fill_color="color",
+        pickable=True, auto_highlight=True, highlight_color=[255, 255, 255, 70], extruded=extruded,
     )
+
+
+def region_outline_layer(regions: pd.DataFrame, layer_id: str = "region-outlines") -> pdk.Layer:
+    """Unpickable borders of the regions drawn by region_layer."""
+    features = [{"type": "Feature", "geometry": g if isinstance(g, dict) else json.loads(g), "properties": {}}
+                for g in regions.sort_values("code")["geometry"]]
+    return pdk.Layer("GeoJsonLayer", id=layer_id, data={"type": "FeatureCollection", "features": features},
+                     pickable=False, stroked=True, filled=False, get_line_color=[180, 210, 255, 200],
+                     line_width_min_pixels=1)
 
 
 def outline_layer(geometries: Iterable[dict], layer_id: str = "outline") -> pdk.Layer:

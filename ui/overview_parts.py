@@ -98,7 +98,7 @@ def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, l
         frame = shapes.merge(values.drop(columns=["name"]), on="code", how="left")
         frame["tip"] = [f"{n}\n{legend['name']}：{t}" for n, t in zip(frame["name"], frame["value_text"].fillna("无数据"))]
         frame["status"] = frame["status"].where(frame["status"].notna(), None)
-        deck_layers.append(L.region_layer(frame))
+        deck_layers += [L.region_layer(frame), L.region_outline_layer(frame)]
     if own:
         deck_layers.append(L.outline_layer([own]))
     if "events" in layers:
