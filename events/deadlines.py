@@ -99,7 +99,7 @@ class WorkCalendar:
         lengths = e - s
         cum_end = np.cumsum(lengths)
         cum_start = cum_end - lengths
-        self._tables = (s, e, cum_start, cum_end)
+        self._tables = (s, e, cum_start, cum_end)  # swapped in one assignment, before the range says so
         self._first, self._last = first, last
 
     def _cover(self, t_min: float, t_max: float) -> None:
@@ -113,8 +113,9 @@ class WorkCalendar:
         self._build(first, last)
 
     # -- arithmetic (arrays of epoch seconds) ---------------------------------------------------------
-    def _cum(self, t: np.ndarray) -> np.ndarray:
-        s, e, cs, _ = self._tables
+    @staticmethod
+    def _cum(t: np.ndarray, tables: tuple) -> np.ndarray:
+        s, e, cs, _ = tables
         i = np.searchsorted(s, t, side="right") - 1
         inside = np.clip(t - s[np.maximum(i, 0)], 0.0, (e - s)[np.maximum(i, 0)])
         return np.where(i < 0, 0.0, cs[np.maximum(i, 0)] + inside)
@@ -132,9 +133,9 @@ class WorkCalendar:
         # Enough table for the longest limit: at most ~3 working hours per calendar day on average,
         # even across the longest holiday runs.
         self._cover(float(starts.min()), float(starts.max()) + float(seconds.max()) * 8 + 40 * 86400)
-        _, _, cs, ce = self._tables
-        s = self._tables[0]
-        target = self._cum(starts) + seconds
+        tables = self._tables  # one snapshot: another thread may swap in a larger table meanwhile
+        s, _, cs, ce = tables
+        target = self._cum(starts, tables) + seconds
         j = np.searchsorted(ce, target, side="left")
         j = np.minimum(j, len(ce) - 1)
         out = s[j] + (target - cs[j])
@@ -146,7 +147,8 @@ class WorkCalendar:
         if a.size == 0:
             return a.copy()
         self._cover(float(min(a.min(), b.min())), float(max(a.max(), b.max())))
-        return self._cum(b) - self._cum(a)
+        tables = self._tables
+        return self._cum(b, tables) - self._cum(a, tables)
 
     # -- scalar wrappers ------------------------------------------------------------------------------
     def add_working_hours(self, start: datetime, hours: float) -> datetime:

@@ -3,7 +3,9 @@
 on one case (one wins, the other is told who), a leader who may approve 挂账 but not dispatch."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
@@ -224,3 +226,53 @@ def test_batch_dispatch_uses_each_suggestion(app_db):
     assert "duty2" in results[1].message
     with session_scope(app_db, readonly=True) as s:
         assert {s.get(Event, i).department_code for i in ids} == {STREET_OFFICE}
+
+
+def test_the_whole_loop_through_the_pages(app_db):
+    """Report on the phone view, register and dispatch on the console, sign and feed back in the
+    department, verify in the grid, close on the console — then it shows in the timeline and the figures."""
+    from events import queries as Q
+    from store.period import Period
+
+    phone = _app("my_grid.py", GRID_OFFICER)
+    phone.selectbox(key="mg_category").set_value("市容环境").run()
+    phone.selectbox(key="mg_subcategory").set_value("暴露垃圾").run()
+    phone.text_input(key="mg_title").input("桥头垃圾堆积")
+    phone.number_input(key="mg_lon").set_value(110.2)
+    phone.number_input(key="mg_lat").set_value(21.9)
+    phone = _click(phone, "提交上报")
+    assert "已上报" in _messages(phone)
+    with session_scope(app_db, readonly=True) as s:
+        eid = s.execute(select(Event.id)).scalar_one()
+
+    console = _app("dispatch.py", DUTY, eid)
+    console = _click(_click(console, "立案"), "确认立案")
+    console = _click(_click(console, "派遣"), "确认派遣")
+    assert _status(app_db, eid) == "dispatched"
+
+    office = _app("department.py", dept())
+    office = _click(_click(office, "签收"), "确认签收")
+    office.button_group(key="dept_tab").set_value("处置中").run()
+    office = _click(office, "处置反馈")
+    office.text_area[0].input("垃圾已清运")
+    office = _click(office, "确认处置反馈")
+    assert _status(app_db, eid) == "handled"
+
+    phone = _app("my_grid.py", GRID_OFFICER)
+    phone = _click(_click(phone, "核查通过"), "确认核查通过")
+    console = _app("dispatch.py", DUTY, eid)
+    console = _click(_click(console, "结案"), "确认结案")
+    _ok(console)
+    assert _status(app_db, eid) == "closed"
+
+    with session_scope(app_db, readonly=True) as s:
+        detail = Q.case_detail(s, DUTY, eid)
+        assert [t["action"] for t in detail["timeline"]] == ["上报", "立案", "派遣", "签收", "处置反馈", "核查通过", "结案"]
+        points, _ = Q.map_points(s, DUTY, statuses=["closed"])
+        assert points.loc[points["id"] == eid, "state"].item() == "closed"
+        today = datetime.now(timezone.utc).astimezone(ZoneInfo("Asia/Shanghai")).date()
+        # yesterday..today, so a run across local midnight still counts every step
+        figures = Q.evaluation(s, DUTY, "440900", Period(today - timedelta(days=1), today, "range"))
+        assert (figures["reported"], figures["registered"], figures["dispatched"], figures["handled"],
+                figures["closed"]) == (1, 1, 1, 1, 1)
+        assert figures["close_rate"] == 100.0
