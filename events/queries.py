@@ -258,7 +258,7 @@ def case_detail(session: Session, viewer: Viewer, event_id: int, now: datetime |
     }
     for t in transitions:
         if t.attachments and t.action != "report" and t.action != "feedback":
-            record["photos"] += _photos(t.attachments, workflow.ACTIONS.get(t.action, workflow.REPORT_ACTION).label)
+            record["photos"] += _photos(t.attachments, workflow.action_label(t.action))
     if any(a["id"] in ("dispatch", "redispatch") for a in record["actions"]):
         s = routing.suggest(session, event)
         record["suggestion"] = {"code": s.department_code, "name": s.department_name, "reason": s.reason} if s else None
@@ -280,8 +280,7 @@ def _photos(items, stage: str) -> list[dict]:  # noqa: ANN001
 
 
 def _timeline_row(t: EventTransition, actors: dict, depts: dict) -> dict:
-    label = workflow.REPORT_ACTION.label if t.action == "report" else workflow.ACTIONS.get(
-        t.action, workflow.REPORT_ACTION).label
+    label = workflow.action_label(t.action)
     notes = []
     d = t.detail or {}
     if t.action in ("dispatch", "redispatch") and t.department_code:

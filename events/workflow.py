@@ -84,6 +84,8 @@ ACTIONS: dict[str, Action] = {a.id: a for a in (
 )}
 # Creation is logged with this action (None → reported); it is not in TABLE because no case exists yet.
 REPORT_ACTION = Action("report", "上报")
+# A remark on the timeline (e.g. a sensor alert escalating); the state and version stay as they are.
+NOTE_ACTION = Action("note", "备注")
 
 
 @dataclass(frozen=True)
@@ -157,9 +159,15 @@ class ConcurrentChange(WorkflowError):
 
 
 def _action_label(action: str | None) -> str:
-    if action == REPORT_ACTION.id:
-        return REPORT_ACTION.label
+    for special in (REPORT_ACTION, NOTE_ACTION):
+        if action == special.id:
+            return special.label
     return ACTIONS[action].label if action in ACTIONS else (action or "")
+
+
+def action_label(action: str | None) -> str:
+    """Chinese label of any logged action (table actions, 上报, 备注)."""
+    return _action_label(action)
 
 
 # -- queries on the table -------------------------------------------------------------------------------
@@ -201,10 +209,39 @@ def _resolve_rule(event: Event, action: str, actor: Viewer) -> Rule:
 
 
 def latest_transition(session: Session, event_id: int) -> EventTransition | None:
+    """The latest state-changing log row (notes are skipped)."""
     return session.execute(
-        select(EventTransition).where(EventTransition.event_id == event_id)
+        select(EventTransition).where(EventTransition.event_id == event_id,
+                                      EventTransition.action != NOTE_ACTION.id)
         .order_by(EventTransition.id.desc()).limit(1)
     ).scalar_one_or_none()
+
+
+def add_note(session: Session, event_id: int, text: str, *, actor: Viewer | str,
+             at: datetime | None = None) -> EventTransition:
+    """Add a remark to a case's timeline without changing its state (used by sensor alerts to record
+    escalations on the case they opened). A Viewer must be able to see the case; a plain string is a
+    system channel. Audited like every other write."""
+    text = (text or "").strip()
+    if not text:
+        raise WorkflowError("备注不能为空")
+    event = session.get(Event, event_id)
+    if event is None:
+        raise EventNotFound(f"案件 #{event_id} 不存在")
+    if isinstance(actor, Viewer):
+        ensure_visible(actor, event)
+        name, role = actor.username, actor.role
+    else:
+        name, role = str(actor), "system"
+    row = EventTransition(event_id=event_id, action=NOTE_ACTION.id, from_status=event.status,
+                          to_status=event.status, actor=name, actor_role=role,
+                          at=at or datetime.now(timezone.utc), comment=text[:2000],
+                          department_code=event.department_code)
+    session.add(row)
+    audit.record(session, actor, "event_note", object_type="event", object_id=event_id,
+                 detail={"comment": text[:500]})
+    session.flush()
+    return row
 
 
 def _concurrent(session: Session, event_id: int) -> ConcurrentChange:

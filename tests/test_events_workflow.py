@@ -271,3 +271,24 @@ def test_case_in_other_district_routes_to_its_street(sqlite_city_engine):
         assert routing.suggest(s, e).department_code == "440904002-JD"
         e2 = new_case(s, point=OTHER_POINT, category="突发事件", subcategory="自来水管破裂", priority="urgent")
         assert routing.suggest(s, e2).department_code == "SWJT"
+
+
+def test_notes_keep_state_and_version(sqlite_city_engine):
+    from events import queries as Q
+
+    prepare(sqlite_city_engine)
+    with session_scope(sqlite_city_engine) as s:
+        event = new_case(s)
+        t = drive(s, event.id, "dispatched")
+        workflow.add_note(s, event.id, "告警升级：积水深度 35 cm", actor="system:sensor-alerts", at=t)
+        e = s.get(Event, event.id)
+        assert (e.status, e.version) == ("dispatched", 3)
+        with pytest.raises(WorkflowError, match="备注不能为空"):
+            workflow.add_note(s, event.id, " ", actor=DUTY)
+        with pytest.raises(PermissionDenied):
+            workflow.add_note(s, event.id, "x", actor=OTHER_GRID_OFFICER)
+        # a late submit still names the last real step, not the note
+        with pytest.raises(ConcurrentChange, match="派遣"):
+            workflow.transition(s, event.id, "accept", dept(), expected_version=2)
+        timeline = Q.case_detail(s, DUTY, event.id)["timeline"]
+        assert timeline[-1]["action"] == "备注" and "35 cm" in timeline[-1]["comment"]
