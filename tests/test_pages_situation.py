@@ -4,7 +4,11 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pathlib import Path
+
 from store.scope import Viewer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 LEADER = Viewer("lingdao", "leader", "440900", display_name="领导")
 DUTY = Viewer("zhiban", "duty_officer", "440900", display_name="值班员")
@@ -18,7 +22,7 @@ def demo_app(demo_db_url, use_database):
 
 
 def run_page(path: str, viewer: Viewer, **params) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=120)
+    at = AppTest.from_file(str(ROOT / path), default_timeout=120)
     at.session_state["viewer"] = viewer
     for k, v in params.items():
         at.query_params[k] = v
