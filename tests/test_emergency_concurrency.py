@@ -99,12 +99,20 @@ def test_two_threads_compete(city_engine):
 
 
 def _process_worker(url, incident_id, actor, selections, barrier, queue):  # noqa: ANN001
-    engine = get_engine(url)
-    out = []
-    for sel in selections:
-        barrier.wait(timeout=120)
-        out.append(_try(engine, incident_id, sel, actor))
-    queue.put((actor.username, out))
+    # Any failure in the child is sent back, so the parent fails at once with the reason instead of
+    # waiting out its timeout on an empty queue.
+    try:
+        engine = get_engine(url)
+        out = []
+        for sel in selections:
+            barrier.wait(timeout=120)
+            out.append(_try(engine, incident_id, sel, actor))
+        queue.put((actor.username, out))
+    except BaseException as exc:  # noqa: BLE001
+        import traceback
+
+        queue.put((actor.username, f"CHILD FAILED: {exc!r}\n{traceback.format_exc()}"))
+        barrier.abort()
 
 
 def test_two_processes_compete(city_engine):
@@ -118,7 +126,9 @@ def test_two_processes_compete(city_engine):
              ctx.Process(target=_process_worker, args=(url, b, COMMANDER_2, [p[1] for p in plans], barrier, queue))]
     for p in procs:
         p.start()
-    got = dict(queue.get(timeout=300) for _ in procs)
+    got = dict(queue.get(timeout=240) for _ in procs)
+    failures = [v for v in got.values() if isinstance(v, str)]
+    assert not failures, failures[0]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0

@@ -1,11 +1,10 @@
 """End to end in Chromium against the real server (`streamlit run server.py`): a deep link on a freshly
 started server shows the login form (never a page), signing in sets the HttpOnly cookie and returns to
 the deep link, a refresh keeps the user signed in, the role's menu is shown, and signing out ends it.
-Skipped when Chromium is not installed."""
+Uses the session's one Chromium (tests/browser/conftest.py): Playwright's sync API allows one instance."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,6 @@ from tests.support.live_server import LiveServer
 from tests.support.tiny_city import tiny_city_regions
 from tests.test_auth_support import PW, TEST_SECRET, make_user
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium not installed")
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +28,6 @@ def server(tmp_path_factory):
     live = LiveServer(url, extra_env={"CITYOPS_SECRET_KEY": TEST_SECRET})
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
-        yield b
-        b.close()
 
 
 def _login(page, username: str, password: str) -> None:  # noqa: ANN001
