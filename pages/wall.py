@@ -28,8 +28,8 @@ def live() -> None:
     theme = W.current_theme()
     domains, layers = W.THEMES[theme]
     W.header(theme, crumbs[-1]["name"])
-    per_side = 4 if len(domains) > 1 else 6
-    tiles = W.wall_tiles(viewer, code, period.key, domains, max(1, 8 // len(domains)) if len(domains) > 2 else 4)
+    per_side = 6
+    tiles = W.wall_tiles(viewer, code, period.key, domains, max(2, 12 // len(domains)))
     left, centre, right = st.columns([1, 3.2, 1], gap="small")
     with left:
         W.cards(tiles[:per_side])

@@ -90,7 +90,8 @@ def tiles(viewer: Viewer, code: str, period: Period) -> list[Tile]:
     """Every library indicator valid at the scope's level, as tiles grouped by function."""
     level = level_of(code)
     inds = [i for i in library().values() if level in i.levels]
-    inds.sort(key=lambda i: (DOMAINS.index(i.domain) if i.domain in DOMAINS else 99, i.id))
+    # Stable sort: within a function, the library's own order (its authors put the key figures first).
+    inds.sort(key=lambda i: DOMAINS.index(i.domain) if i.domain in DOMAINS else 99)
     results = indicators.compute_many([i.id for i in inds], code, period, viewer)
     return [Tile(i.domain, i.name, fmt(results[i.id].value, i.decimals), i.unit, results[i.id].status,
                  _delta_text(i, results[i.id])) for i in inds]

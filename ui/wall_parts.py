@@ -42,18 +42,16 @@ html, body, [data-testid="stAppViewContainer"], [data-testid="stMain"] { overflo
 .wall-clock { font-size: 1.6vw; font-variant-numeric: tabular-nums; color: #E6EDF7; }
 .wall-sub { font-size: 0.9vw; color: #9FB3D1; }
 .wall-demo { font-size: 0.8vw; color: #F5B041; border: 0.08vw solid #F5B041; padding: 0 0.4vw; margin-left: 0.6vw; }
-.wall-card { background: #0B1730; border: 0.08vw solid #1E3A66; border-radius: 0.4vw; padding: 0.45vw 0.7vw;
-  margin-bottom: 0.45vw; }
+.wall-card { background: #0B1730; border: 0.08vw solid #1E3A66; border-radius: 0.4vw; padding: 0.35vw 0.7vw;
+  margin-bottom: 0.4vw; }
 .wall-card .d { font-size: 0.8vw; color: #7CC4FF; }
 .wall-card .n { font-size: 0.85vw; color: #B8C7DD; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.wall-card .v { font-size: 2.0vw; font-weight: 700; font-variant-numeric: tabular-nums; line-height: 1.15; }
+.wall-card .v { font-size: 1.75vw; font-weight: 700; font-variant-numeric: tabular-nums; line-height: 1.15; }
 .wall-card .u { font-size: 0.8vw; color: #9FB3D1; margin-left: 0.3vw; }
 .wall-card .c { font-size: 0.75vw; color: #9FB3D1; }
 .wall-ticker { background: #0B1730; border: 0.08vw solid #1E3A66; border-radius: 0.4vw; padding: 0.4vw 0.7vw;
-  height: 15vh; overflow: hidden; font-size: 0.85vw; color: #D6E2F3; line-height: 1.55; }
+  height: 14.5vh; overflow: hidden; font-size: 0.85vw; color: #D6E2F3; line-height: 1.55; }
 .wall-ticker b { color: #F5B041; margin-right: 0.4vw; }
-[data-testid="stDeckGlJsonChart"] { height: 70vh !important; }
-[data-testid="stDeckGlJsonChart"] > div { height: 70vh !important; }
 </style>
 """
 
@@ -110,11 +108,28 @@ def wall_tiles(viewer: Viewer, code: str, period_key: str, domains: tuple[str, .
     return picked
 
 
+def screen_size() -> tuple[int, int]:
+    """The wall's resolution: ?screen=3840x2160, else [app].wall_screen. A command centre's wall has a
+    fixed resolution, and the map's pixel height and zoom are computed for it (the server cannot
+    see the browser's size)."""
+    text = st.query_params.get("screen") or settings.get_settings()["app"].get("wall_screen", "1920x1080")
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if 640 <= w <= 15360 and 360 <= h <= 8640:
+            return w, h
+    except ValueError:
+        pass
+    return 1920, 1080
+
+
 def wall_map(viewer: Viewer, code: str, period: Period, layers: tuple[str, ...], indicator_id: str) -> None:
     from ui.overview_parts import build_layers
 
+    width, height = screen_size()
+    map_h = int(height * 0.70)
     deck_layers, bbox, _ = build_layers(viewer, code, period, indicator_id, list(layers))
-    st.pydeck_chart(L.deck(deck_layers, L.view_for_bbox(bbox, 1180, 760, margin=0.04)), key=f"wall-map-{code}", height=700)
+    view = L.view_for_bbox(bbox, int(width * 0.6), map_h, margin=0.04)
+    st.pydeck_chart(L.deck(deck_layers, view), key=f"wall-map-{code}-{width}", height=map_h)
 
 
 def wall_ticker(viewer: Viewer, code: str) -> None:

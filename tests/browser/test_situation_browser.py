@@ -50,7 +50,7 @@ def test_wall_fills_screen_without_scrollbars_and_offline(browser, live_app, siz
     width, height = SIZES[size_name]
     context, page, log = new_page(browser, (width, height))
     login(page, live_app.url, "zhiban")
-    page.goto(live_app.url + "/?wall=1&theme=综合态势&period=2026-10")
+    page.goto(live_app.url + f"/?wall=1&theme=综合态势&period=2026-10&screen={width}x{height}")
     wait_map(page)
     shot(page, f"wall-{width}x{height}")
     dims = page.evaluate("""() => {
