@@ -31,8 +31,11 @@ def live_app(demo_db_url):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path):
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an asyncio loop
+    running on the main thread while it is open, which breaks later tests that call asyncio.run
+    (Starlette's TestClient)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
