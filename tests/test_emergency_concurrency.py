@@ -9,7 +9,9 @@ Each round is released by a barrier so both confirmations start together. Round 
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import threading
+import types
 
 import pytest
 from sqlalchemy import func, select
@@ -115,7 +117,10 @@ def _process_worker(url, incident_id, actor, selections, barrier, queue):  # noq
         barrier.abort()
 
 
-def test_two_processes_compete(city_engine):
+def test_two_processes_compete(city_engine, monkeypatch):
+    # Spawned children re-run the parent's __main__ file. After an AppTest earlier in the same pytest
+    # process, __main__ points at a page script, which a child must not run: give it a blank one.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     rounds = 6
     a, b, plans = _setup(city_engine, rounds)
     url = city_engine.url.render_as_string(hide_password=False)
