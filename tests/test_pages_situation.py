@@ -69,3 +69,17 @@ def test_wall_renders_for_each_theme(demo_app):
     for theme in ("综合态势", "城市管理", "生态环境", "应急指挥"):
         at = run_page("pages/wall.py", DUTY, wall="1", theme=theme)
         assert not at.exception, (theme, at.exception)
+
+
+def test_urgent_items_link_to_their_pages_inside_the_app(demo_app):
+    """Run through app.py (real navigation), the duty officer's urgent items are links to the pages
+    that handle them, carrying the object id."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["viewer"] = DUTY
+    at.query_params["period"] = "2026-10"
+    at.run()
+    assert not at.exception, at.exception
+    links = at.get("page_link")
+    assert links, "no page links rendered"
+    targets = " ".join(str(link.proto) for link in links)
+    assert "case=" in targets or "incident=" in targets
