@@ -192,9 +192,15 @@ def _evaluate_plans(inds: list[Indicator], scope: str, child_level: str | None, 
     return out
 
 
-def _children(session: Session, scope: str) -> dict[str, str]:
-    return dict(session.execute(select(Region.code, Region.name).where(Region.parent_code == scope)
-                                .order_by(Region.code)).all())
+def _children(session: Session, scope: str, level: str | None = None) -> dict[str, str]:
+    """Regions of `level` inside the scope (default: its direct children), code → name."""
+    stmt = select(Region.code, Region.name)
+    if level is None or level == _child_level(scope):
+        stmt = stmt.where(Region.parent_code == scope)
+    else:
+        inside = Region.city_code == scope if level_of(scope) == "city" else Region.code.startswith(scope)
+        stmt = stmt.where(Region.level == level, inside)
+    return dict(session.execute(stmt.order_by(Region.code)).all())
 
 
 def _child_level(scope: str) -> str | None:
@@ -274,22 +280,29 @@ def compute(indicator_id: str, scope_code: str, period: Period | str, viewer: Vi
 def compute_children_many(indicator_ids: Iterable[str], scope_code: str, period: Period | str, viewer: Viewer, *,
                           engine: Engine | None = None, session: Session | None = None,
                           now: datetime | None = None, edition: str | None = None,
-                          library: dict[str, Indicator] | None = None) -> pd.DataFrame:
+                          library: dict[str, Indicator] | None = None, level: str | None = None) -> pd.DataFrame:
     """Long frame [indicator_id, region_code, region_name, value, status] for every child region of the
-    scope and every indicator (None where no data or the indicator is not kept at that level)."""
+    scope and every indicator (None where no data or the indicator is not kept at that level).
+
+    `level` asks for any level below the scope instead of the next one (e.g. every grid of the city in
+    one statement, for a grid-level map or ranking)."""
     library = library if library is not None else load_library()
     inds = [_indicator(i, library) for i in indicator_ids]
     ensure_region_visible(viewer, scope_code)
     period = _period(period)
     opts = _options(now, edition)
     child = _child_level(scope_code)
+    if level is not None:
+        if level not in LEVELS or LEVELS.index(level) <= LEVELS.index(level_of(scope_code)):
+            raise ValueError(f"级别 {level!r} 不在范围 {scope_code} 之下")
+        child = level
     cols = ["indicator_id", "region_code", "region_name", "value", "status"]
     if child is None:
         return pd.DataFrame(columns=cols)
     today = _today(opts)
     cur = period if not (period.start <= today < period.end) else _cut(period, (today - period.start).days)
     with _session(engine, session) as s:
-        names = _children(s, scope_code)
+        names = _children(s, scope_code, child)
         evaluated: dict[tuple, tuple] = {}
         for ext in (False, True):
             part = [i for i in inds if child in i.levels and (i.formula.kind == "external") == ext]

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from indicators import sources as S
 from indicators.plan import SqlMeasure, column
-from store.models import Region
+from store.models import LEVELS, Region
 from store.period import Period
-from store.scope import Viewer
+from store.scope import Viewer, level_of
 
 _BATCHED = {"sum": func.sum, "count": func.count, "avg": func.avg, "min": func.min, "max": func.max}
 
@@ -55,11 +55,22 @@ def _text(value: str):  # noqa: ANN202
 
 # -- where a row falls: scope, zone, department, period ------------------------------------------------
 
+def child_regions(req: Request):  # noqa: ANN201
+    """Condition on Region: the regions of req.child_level inside the scope (its children, or any
+    level further down — every grid of the city in one statement)."""
+    levels = list(LEVELS)
+    scope_level = level_of(req.scope)
+    if levels.index(req.child_level) == levels.index(scope_level) + 1:
+        return Region.parent_code == req.scope
+    inside = Region.city_code == req.scope if scope_level == "city" else Region.code.startswith(req.scope)
+    return and_(Region.level == req.child_level, inside)
+
+
 def base_conditions(spec: S.SourceSpec, req: Request) -> list:
     conds = [S.in_zone(spec, req.viewer.zone_code)]
     if req.child_level is not None and spec.keying == "region_code":
         conds.append(spec_region_col(spec).in_(
-            select(Region.code).where(Region.parent_code == req.scope).scalar_subquery()))
+            select(Region.code).where(child_regions(req)).scalar_subquery()))
     else:
         conds.append(S.in_scope(spec, req.scope))
     if req.viewer.role == "department":
@@ -257,7 +268,7 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
 
     if req.child_level is not None:
         keys = select(Region.code.label("k"), Region.name.label("name")).where(
-            Region.parent_code == req.scope).subquery("keys")
+            child_regions(req)).subquery("keys")
     else:
         keys = select(_text(req.scope).label("k"), _text("").label("name")).subquery("keys")
     frame = keys

@@ -450,3 +450,25 @@ def test_external_series_only_at_its_grain(city_engine):
     monthly = I.series("ps_doctors_per_1k", "440900", "2025-01", "2025-12", "month", ADMIN, **k)
     assert monthly.empty and "按年报送" in monthly.attrs["note"]
     assert I.series("ec_retail_sales", "440900", "2025-03-01", "2025-03-05", "day", ADMIN, **k).empty
+
+
+
+def test_any_level_below_scope_equals_the_children_of_each_parent(flows):
+    """compute_children(level="grid") over the whole city gives, grid by grid, what asking each
+    community for its children gives: one statement instead of one per community."""
+    from sqlalchemy import select
+
+    from store.models import Region
+
+    whole = I.compute_children("cm_reported", "440900", "2026-10", ADMIN, level="grid", **kw(flows))
+    with session_scope(flows, readonly=True) as s:
+        communities = list(s.scalars(select(Region.code).where(Region.level == "community")))
+    want = {}
+    for c in communities:
+        part = I.compute_children("cm_reported", c, "2026-10", ADMIN, **kw(flows))
+        want.update(zip(part["region_code"], part["value"]))
+    got = dict(zip(whole["region_code"], whole["value"]))
+    assert got == want and len(got) == 16
+    assert sorted(v for v in got.values() if v) == [4, 14]
+    with pytest.raises(ValueError):
+        I.compute_children("cm_reported", "440902", "2026-10", ADMIN, level="city", **kw(flows))

@@ -113,6 +113,7 @@ def test_click_district_drills_down(browser, live_app, demo_db_url):
 
 
 @pytest.mark.skipif(os.environ.get("SOAK") != "1", reason="soak run: SOAK=1 (10 minutes; not part of CI)")
+@pytest.mark.timeout(int(float(os.environ.get("SOAK_MINUTES", "10")) * 60) + 600)
 def test_wall_soak(browser, live_app):
     """The wall left running: memory of the server before and after, no errors on the page."""
     minutes = float(os.environ.get("SOAK_MINUTES", "10"))
