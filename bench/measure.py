@@ -20,7 +20,7 @@ from store.period import Period
 from store.scope import Viewer
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_DIR = ROOT / "data" / "bench"
+BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", ROOT / "data" / "bench"))
 UNTIL = date(2026, 11, 20)      # fixed anchor: the same data every run
 PERIOD = Period.parse("2026-10")
 SYSTEM = Viewer("bench", "leader", "440900", display_name="基准测试")
@@ -153,12 +153,11 @@ def duckdb_reference(url: str) -> dict:
           ["district_code", "day", "value"]).to_parquet(tmp / "sensor_daily.parquet")
 
     con = duckdb.connect()
-    q1 = (f"SELECT district_code, status, count(*) FROM '{tmp}/events.parquet' "
+    q1 = ("SELECT district_code, status, count(*) FROM read_parquet(?) "
           "WHERE reported_at >= ? AND reported_at < ? GROUP BY 1, 2")
-    q2 = (f"SELECT district_code, day, avg(value) FROM '{tmp}/sensor_daily.parquet' "
-          "WHERE day >= ? AND day < ? GROUP BY 1, 2")
-    duck1 = timed(lambda: con.execute(q1, [start, end]).fetchall())
-    duck2 = timed(lambda: con.execute(q2, [start, end]).fetchall())
+    q2 = "SELECT district_code, day, avg(value) FROM read_parquet(?) WHERE day >= ? AND day < ? GROUP BY 1, 2"
+    duck1 = timed(lambda: con.execute(q1, [str(tmp / "events.parquet"), start, end]).fetchall())
+    duck2 = timed(lambda: con.execute(q2, [str(tmp / "sensor_daily.parquet"), start, end]).fetchall())
 
     from sqlalchemy import func as F
 

@@ -1,0 +1,29 @@
+"""The benchmark is not a test, but a demo-scale run of it is, so it never rots: every figure it
+promises comes out, on a throwaway database."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_demo_scale_produces_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, CITYOPS_BENCH_DIR=str(tmp_path / "db"))
+    env.pop("DATABASE_URL", None)
+    run = subprocess.run([sys.executable, "-m", "bench", "--scale", "demo", "--repeat", "1", "--out", str(out)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    for key in ("seed_s", "db_bytes", "overview_cold_ms", "overview_warm_ms", "district_first_ms",
+                "grid_first_ms", "all_indicators_all_districts_ms", "one_indicator_all_grids_ms",
+                "map_bytes_city", "map_bytes_street", "peak_rss_mb", "ratio_events_by_district_status",
+                "ratio_daily_aqi_by_district"):
+        assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
+    assert figures["events"] > 20_000 and figures["grids"] > 500
+    assert figures["map_event_mode_city"] == "bins" and figures["map_event_mode_street"] == "points"
+    assert "overview_warm_ms" in run.stdout
