@@ -48,7 +48,7 @@ def act(fn, success: str) -> bool:  # noqa: ANN001
     return True
 
 
-def open_and_select(opener, success: str) -> bool:  # noqa: ANN001
+def open_and_focus(opener, success: str) -> bool:  # noqa: ANN001
     """Open an incident (`opener(session) -> Incident`) and make it the current one on the next run."""
     def run(s):  # noqa: ANN001, ANN202
         new = opener(s)
@@ -209,7 +209,7 @@ with tab_cmd:
                     lon = a.number_input("经度（WGS-84）", format="%.6f", key="em_open_lon")
                     lat = b.number_input("纬度（WGS-84）", format="%.6f", key="em_open_lat")
                     if st.form_submit_button("开设事件", type="primary"):
-                        if open_and_select(lambda s: inc_ops.open_incident(
+                        if open_and_focus(lambda s: inc_ops.open_incident(
                                 s, incident_type=itype, level=level, lon=lon, lat=lat, title=title, actor=viewer),
                                 "已开设事件 #{out}"):
                             state.pop("em_click", None)
@@ -224,7 +224,7 @@ with tab_cmd:
                     row = alerts[alerts["id"] == aid].iloc[0]
                     itype, level = type_and_level("em_alert", row["type"], row["level"])
                     if st.button("按预警开设事件", type="primary", key="em_open_alert"):
-                        open_and_select(lambda s: inc_ops.open_from_alert(s, aid, viewer, incident_type=itype, level=level),
+                        open_and_focus(lambda s: inc_ops.open_from_alert(s, aid, viewer, incident_type=itype, level=level),
                                         "已按预警开设事件 #{out}")
                         st.rerun()
             else:
@@ -236,7 +236,7 @@ with tab_cmd:
                     eid = st.selectbox("网格事件", list(names), format_func=names.get, key="em_event_pick")
                     itype, level = type_and_level("em_event")
                     if st.button("升级为应急事件", type="primary", key="em_open_event"):
-                        open_and_select(lambda s: inc_ops.open_from_event(s, eid, viewer, incident_type=itype, level=level),
+                        open_and_focus(lambda s: inc_ops.open_from_event(s, eid, viewer, incident_type=itype, level=level),
                                         "已将网格事件升级为应急事件 #{out}")
                         st.rerun()
 

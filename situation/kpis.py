@@ -107,11 +107,12 @@ def trend(viewer: Viewer, code: str, period: Period, indicator_id: str, months: 
     return frame, legend_of(ind)
 
 
-def workbook(viewer: Viewer, code: str, period: Period) -> bytes:
-    """The scope's indicators as an Excel workbook, one sheet per function, with definitions; audited."""
+def workbook(viewer: Viewer, code: str, period: Period, scope_tiles: list[Tile] | None = None) -> bytes:
+    """The scope's indicators as an Excel workbook, one sheet per function, with definitions; audited.
+    `scope_tiles`: the tiles already computed for this view, if the caller has them."""
     from situation.workbook import indicator_workbook
 
-    return indicator_workbook(viewer, code, period, tiles(viewer, code, period), library())
+    return indicator_workbook(viewer, code, period, scope_tiles or tiles(viewer, code, period), library())
 
 
 def extra_layer(kind: str, viewer: Viewer, code: str):  # noqa: ANN201

@@ -69,7 +69,7 @@ def _events(viewer: Viewer, code: str, period_key: str):  # noqa: ANN202
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def _tiles(viewer: Viewer, code: str, period_key: str) -> list[Tile]:
+def cached_tiles(viewer: Viewer, code: str, period_key: str) -> list[Tile]:
     return kpis.tiles(viewer, code, Period.parse(period_key))
 
 
@@ -171,7 +171,7 @@ def ranking(viewer: Viewer, code: str, period: Period, indicator_id: str) -> Non
 
 
 def kpi_tiles(viewer: Viewer, code: str, period: Period) -> None:
-    tiles = _tiles(viewer, code, period.key)
+    tiles = cached_tiles(viewer, code, period.key)
     domains = list(dict.fromkeys(t.domain for t in tiles))
     for tab, domain in zip(st.tabs(domains), domains):
         with tab:
@@ -205,7 +205,7 @@ def briefing_downloads(viewer: Viewer, code: str, period: Period, indicator_id: 
     scope_name = " › ".join(c["name"] for c in crumbs)
 
     def workbook() -> bytes:
-        return kpis.workbook(viewer, code, period)
+        return kpis.workbook(viewer, code, period, cached_tiles(viewer, code, period.key))
 
     def briefing() -> bytes:
         shapes, _, _ = _shapes(viewer, code)
@@ -213,7 +213,7 @@ def briefing_downloads(viewer: Viewer, code: str, period: Period, indicator_id: 
         return briefing_html(
             title=f"{scope_name} 城市运行简报", scope_name=scope_name, period_label=period.label,
             indicator_name=legend["name"], svg=svg_map(shapes.merge(values.drop(columns=["name"]), on="code", how="left")),
-            tiles=_tiles(viewer, code, period.key),
+            tiles=cached_tiles(viewer, code, period.key),
             issues=[f"{i.kind}：{i.text}" for i in _urgent(viewer, code)[:10]],
             generated_at=datetime.now(local_tz()).strftime("%Y-%m-%d %H:%M"), demo=demo_loaded(),
         ).encode("utf-8")

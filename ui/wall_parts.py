@@ -17,6 +17,7 @@ from store.period import Period, local_tz
 from store.scope import Viewer
 from ui.chrome import demo_loaded
 from ui.data import app_engine
+from ui.overview_parts import build_layers, cached_tiles
 
 # theme → (functions whose figures surround the map, map layers)
 THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -99,9 +100,10 @@ def ticker_box(items: list) -> None:
     st.html(f'<div class="wall-ticker">{lines or "暂无新事件"}</div>')
 
 
-@st.cache_data(ttl=int(settings.get_settings()["app"]["refresh_seconds"]), show_spinner=False)
 def wall_tiles(viewer: Viewer, code: str, period_key: str, domains: tuple[str, ...], per_domain: int) -> list:
-    tiles = kpis.tiles(viewer, code, Period.parse(period_key))
+    """The theme's figures, picked from the scope's cached tile set (shared with the overview), so
+    rotating themes never recomputes the library."""
+    tiles = cached_tiles(viewer, code, period_key)
     picked = []
     for d in domains:
         picked += [t for t in tiles if t.domain == d][:per_domain]
@@ -123,8 +125,6 @@ def screen_size() -> tuple[int, int]:
 
 
 def wall_map(viewer: Viewer, code: str, period: Period, layers: tuple[str, ...], indicator_id: str) -> None:
-    from ui.overview_parts import build_layers
-
     width, height = screen_size()
     map_h = int(height * 0.70)
     deck_layers, bbox, _ = build_layers(viewer, code, period, indicator_id, list(layers))
