@@ -174,10 +174,16 @@ def map_points(session: Session, viewer: Viewer, region: str | None = None, *, s
     limit = int(limit or settings.get_settings()["map"]["max_raw_points"])
     stmt = _scoped(viewer, region).where(Event.status.in_(list(statuses or workflow.OPEN_STATUSES)))
     total = session.scalar(stmt.with_only_columns(func.count(Event.id))) or 0
-    rows = session.execute(stmt.with_only_columns(
-        Event.id, Event.lon, Event.lat, Event.status, Event.title, Event.category, Event.subcategory,
-        Event.stage_deadline, Event.stage_warn_at,
-    ).order_by(Event.stage_deadline.is_(None), Event.stage_deadline, Event.id).limit(limit)).all()
+    rows = session.execute(stmt.with_only_columns(*POINT_COLUMNS).order_by(Event.stage_deadline.is_(None), Event.stage_deadline, Event.id).limit(limit)).all()
+    return point_frame(rows, now), int(total)
+
+
+POINT_COLUMNS = (Event.id, Event.lon, Event.lat, Event.status, Event.title, Event.category, Event.subcategory,
+                 Event.stage_deadline, Event.stage_warn_at)
+
+
+def point_frame(rows, now: datetime) -> pd.DataFrame:  # noqa: ANN001 - rows selected with POINT_COLUMNS
+    """Map points (id, lon, lat, status, state open/warning/overdue/closed, tip), sorted by id."""
     records = []
     for r in rows:
         open_ = r.status in workflow.OPEN_STATUSES
@@ -188,7 +194,7 @@ def map_points(session: Session, viewer: Viewer, region: str | None = None, *, s
                                f"{workflow.STATUS_NAMES.get(r.status, r.status)} · {DEADLINE_STATE_NAMES[dl]}"
                                f"（{remaining_text(now, r.stage_deadline)}）"})
     frame = pd.DataFrame(records, columns=["id", "lon", "lat", "status", "state", "tip"])
-    return frame.sort_values("id").reset_index(drop=True), int(total)
+    return frame.sort_values("id").reset_index(drop=True)
 
 
 # -- one case -------------------------------------------------------------------------------------------

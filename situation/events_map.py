@@ -10,8 +10,8 @@ from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
 import settings
-from events.deadlines import DEADLINE_STATE_NAMES, deadline_state
-from events.workflow import OPEN_STATUSES, STATUS_NAMES
+from events.queries import POINT_COLUMNS, point_frame
+from events.workflow import OPEN_STATUSES
 from store.models import Event, Region
 from store.period import Period
 from store.scope import Viewer, apply_scope, in_region, level_of
@@ -22,7 +22,7 @@ POINT_LEVELS = ("street", "community", "grid")
 @dataclass(frozen=True)
 class EventMap:
     mode: str            # "bins" (one row per grid, at its centroid) or "points"
-    frame: pd.DataFrame  # bins: lon, lat, count, open, overdue, tip; points: id, lon, lat, state, tip
+    frame: pd.DataFrame  # bins: lon, lat, count, open, overdue, tip; points: id, lon, lat, status, state, tip
     total: int
 
 
@@ -42,20 +42,8 @@ def event_map(session: Session, viewer: Viewer, code: str, period: Period, now: 
 
 
 def _points(session: Session, base, period: Period, now: datetime) -> pd.DataFrame:  # noqa: ANN001
-    stmt = _period_filter(base.add_columns(
-        Event.id, Event.lon, Event.lat, Event.status, Event.category, Event.subcategory, Event.title,
-        Event.stage_deadline, Event.stage_warn_at), period).order_by(Event.id)
-    rows = session.execute(stmt).all()
-    records = []
-    for r in rows:
-        open_ = r.status in OPEN_STATUSES
-        dl_state = deadline_state(now, r.stage_warn_at, r.stage_deadline) if open_ else None
-        state = "closed" if not open_ else ("overdue" if dl_state == "overdue" else
-                                            "warning" if dl_state == "warning" else "open")
-        tip = (f"#{r.id} {r.title}\n{r.category}/{r.subcategory}\n状态：{STATUS_NAMES.get(r.status, r.status)}"
-               f"（{DEADLINE_STATE_NAMES[dl_state]}）")
-        records.append({"id": r.id, "lon": r.lon, "lat": r.lat, "state": state, "tip": tip})
-    return pd.DataFrame(records, columns=["id", "lon", "lat", "state", "tip"])
+    rows = session.execute(_period_filter(base.add_columns(*POINT_COLUMNS), period).order_by(Event.id)).all()
+    return point_frame(rows, now)
 
 
 def _grid_bins(session: Session, base, period: Period, now: datetime) -> pd.DataFrame:  # noqa: ANN001
