@@ -2,8 +2,8 @@
 
 Shape of the statement (SQLAlchemy Core, bound parameters only, same text on SQLite and PostgreSQL):
 
-    SELECT frame.k, frame.name, frame.b, g1.m0, g1.m1, g2.m2, cov1.has …
-    FROM (regions to report: the scope, or its children)  ×  (period buckets)   AS frame
+    SELECT keys.k, keys.name, keys.b, g1.m0, g1.m1, g2.m2, cov1.has …
+    FROM (regions to report: the scope, or its children)  ×  (period buckets)   AS keys (one subquery)
     LEFT JOIN (SELECT k, b, SUM(c0), COUNT(c1) … FROM <source> WHERE scope AND zone AND time GROUP BY k, b) g1
     LEFT JOIN …                                   -- one grouped subquery per source and time field
     LEFT JOIN (SELECT b, EXISTS(rows of the source in the city in b)) cov1   -- zero versus "no data"
@@ -266,18 +266,21 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
                 names[m.name + suffix] = f"m{i}{suffix.replace('#', '_')}"
                 label_of[names[m.name + suffix]] = m.name + suffix
 
-    if req.child_level is not None:
-        keys = select(Region.code.label("k"), Region.name.label("name")).where(
-            child_regions(req)).subquery("keys")
-    else:
-        keys = select(_text(req.scope).label("k"), _text("").label("name")).subquery("keys")
-    frame = keys
-    bucket_sub = None
-    if req.buckets:
-        rows = [select(_text(b.key).label("b")) for b in req.buckets]
-        bucket_sub = (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("buckets")
-        frame = keys.join(bucket_sub, true())
-    out_cols = [keys.c.k, keys.c.name, bucket_sub.c.b if bucket_sub is not None else literal(None).label("b")]
+    # The frame (regions × buckets) is ONE subquery, not a join of two: SQLite's planner then drives
+    # the query from it and indexes each grouped subquery automatically. With "keys JOIN buckets ON 1=1"
+    # it scanned every grouped subquery once per region (288 ms → 19 ms for every grid of a tenth city).
+    bucket_keys = [b.key for b in req.buckets] or [None]
+
+    def frame_rows(bucket: str | None):  # noqa: ANN202
+        b = _text(bucket).label("b") if bucket is not None else literal(None, String).label("b")
+        if req.child_level is not None:
+            return select(Region.code.label("k"), Region.name.label("name"), b).where(child_regions(req))
+        return select(_text(req.scope).label("k"), _text("").label("name"), b)
+
+    parts = [frame_rows(b) for b in bucket_keys]
+    keys = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("keys")
+    has_buckets = bool(req.buckets)
+    out_cols = [keys.c.k, keys.c.name, keys.c.b]
 
     groups: list[tuple[object, bool, list[str]]] = []
     batches: dict[tuple, list[SqlMeasure]] = {}
@@ -298,7 +301,7 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
             coverage[label] = (source, time_field)
             groups.append((coverage_group(source, time_field, req, label), time_field is not None, [label]))
 
-    stmt_from = frame
+    stmt_from = keys
     for i, (sub, timed, cols) in enumerate(groups):
         if sub is None:  # no bucket applies (a yearly figure asked for a month)
             out_cols += [literal(None).label(c) for c in cols]
@@ -306,8 +309,8 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
         on = []
         if req.child_level is not None and "k" in sub.c:
             on.append(sub.c.k == keys.c.k)
-        if timed and bucket_sub is not None:
-            on.append(sub.c.b == bucket_sub.c.b)
+        if timed and has_buckets:
+            on.append(sub.c.b == keys.c.b)
         stmt_from = stmt_from.outerjoin(sub, and_(*on) if on else true())
         out_cols += [sub.c[c] for c in cols]
     stmt = select(*out_cols).select_from(stmt_from)
