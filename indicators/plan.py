@@ -7,7 +7,7 @@ that combines their values for one region and period into the indicator's value.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -45,6 +45,8 @@ class SqlMeasure:
     indicator_id: str | None = None
     period_agg: str = "last"
     grain: str = "month"
+    # (column, allowed values) implied by the filters: every counted row has one of these values.
+    narrow: tuple[tuple[str, frozenset], ...] = ()
 
 
 @dataclass(eq=False)
@@ -75,6 +77,27 @@ def _hours_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
             f"(CAST(substr({end}, 20) AS REAL) - CAST(substr({start}, 20) AS REAL))) / 3600.0)")
 
 
+class rare(FunctionElement):  # noqa: N801 - SQL function style
+    """A condition true for few rows (open cases among a city's whole history). SQLite has no value
+    histograms and assumes status values are evenly spread, so it would scan the whole table in group
+    order; likelihood() tells it the truth. PostgreSQL keeps real statistics: the plain condition."""
+
+    # No Boolean type on purpose: SQLite would then render "likelihood(…) = 1", which hides the
+    # condition from the planner.
+    name = "rare"
+    inherit_cache = True
+
+
+@compiles(rare)
+def _rare_default(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return compiler.process(list(element.clauses)[0], **kw)
+
+
+@compiles(rare, "sqlite")
+def _rare_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
+    return f"likelihood({compiler.process(list(element.clauses)[0], **kw)}, 0.01)"
+
+
 @compiles(hours_between, "postgresql")
 def _hours_pg(element, compiler, **kw):  # noqa: ANN001, ANN202
     start, end = list(element.clauses)
@@ -101,6 +124,9 @@ def filter_clause(source: str, f: Filter, now: datetime) -> ColumnElement:
     if op == "in":
         return col.in_(list(value))
     if op == "not_in":
+        domain = S.closed_domain(source, f.column)
+        if domain is not None:  # "still open" = the open states: an index range instead of a scan
+            return col.in_(sorted(domain - set(value)))
         return col.not_in(list(value))
     if op == ">=":
         return col >= value
@@ -115,6 +141,24 @@ def filter_clause(source: str, f: Filter, now: datetime) -> ColumnElement:
     if op == "not_null":
         return col.is_not(None)
     raise ValueError(op)
+
+
+def narrowing(source: str, filters: tuple[Filter, ...]) -> tuple[tuple[str, frozenset], ...]:
+    """The value sets that top-level filters pin columns to ("=", "in", and "not in" over a column whose
+    every value is known). The SQL builder pushes their union into a batch's WHERE."""
+    allowed: dict[str, frozenset] = {}
+    for f in filters:
+        if f.any_of or f.op not in ("=", "in", "not_in"):
+            continue
+        if f.op == "not_in":
+            domain = S.closed_domain(source, f.column)
+            if domain is None:
+                continue
+            values = domain - set(f.value)
+        else:
+            values = frozenset([f.value] if f.op == "=" else f.value)
+        allowed[f.column] = allowed[f.column] & values if f.column in allowed else frozenset(values)
+    return tuple(sorted(allowed.items(), key=lambda kv: kv[0]))
 
 
 def where_all(source: str, filters: tuple[Filter, ...], now: datetime, *extra: ColumnElement) -> ColumnElement | None:
@@ -137,10 +181,11 @@ def terms_expr(source: str, terms: tuple[tuple[int, str], ...]) -> ColumnElement
 
 def _measure_sql(name: str, m: Measure, now: datetime) -> SqlMeasure:
     where = where_all(m.source, m.filters, now)
+    narrow = narrowing(m.source, m.filters)
     if m.agg == "count":
-        return SqlMeasure(name, m.source, m.time_field, "count", where=where, zero_if_covered=True)
+        return SqlMeasure(name, m.source, m.time_field, "count", where=where, zero_if_covered=True, narrow=narrow)
     return SqlMeasure(name, m.source, m.time_field, "sum", value=terms_expr(m.source, m.terms), where=where,
-                      zero_if_covered=True)
+                      zero_if_covered=True, narrow=narrow)
 
 
 def ratio(num: float | None, den: float | None, scale: float = 1.0) -> float | None:
@@ -199,6 +244,7 @@ def plan_for(ind: Indicator, opts: Options) -> Plan:
             m = SqlMeasure(name, f.source, f.time_field, agg, value=value, where=cond)
     else:  # pragma: no cover - kinds are validated at load
         raise ValueError(f.kind)
+    m = replace(m, narrow=narrowing(f.source, f.filters))
     return Plan([m], lambda get: get(m.name), snapshot=ind.is_snapshot)
 
 

@@ -63,6 +63,25 @@ SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
 EXTERNAL_TABLE = "external_values"
 
 
+def closed_domain(source: str, column_name: str) -> frozenset[str] | None:
+    """Every value a column can hold, where the application fixes the set (a workflow's states).
+    The engine then compiles "not in X" as "in (domain − X)": same rows, and an index can serve it."""
+    if (source, column_name) == ("events", "status"):
+        from events.workflow import STATUS_NAMES
+
+        return frozenset(STATUS_NAMES)
+    return None
+
+
+def rare_values(source: str, column_name: str) -> frozenset[str]:
+    """Values few rows hold, whatever the data's age: cases still open, against years of closed ones."""
+    if (source, column_name) == ("events", "status"):
+        from events.workflow import OPEN_STATUSES
+
+        return frozenset(OPEN_STATUSES)
+    return frozenset()
+
+
 def table(name: str) -> Table:
     return Base.metadata.tables[name]
 

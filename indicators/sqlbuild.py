@@ -22,7 +22,7 @@ from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, sel
 from sqlalchemy.orm import Session
 
 from indicators import sources as S
-from indicators.plan import SqlMeasure, column
+from indicators.plan import SqlMeasure, column, rare
 from store.models import LEVELS, Region
 from store.period import Period
 from store.scope import Viewer, level_of
@@ -164,13 +164,31 @@ def batched_group(measures: list[SqlMeasure], req: Request, names: dict[str, str
         else:
             expr = case((m.where, m.value)) if m.where is not None else m.value
         cols.append(expr.label(f"c{i}"))
-    inner = _inner(spec, req, m0.time_field, cols)
+    pushed = _shared_narrowing(measures)
+    inner = _inner(spec, req, m0.time_field, cols, pushed)
     if inner is None:
         return None
     parts = _parts(inner, req, m0.time_field is not None)
     aggs = [_BATCHED[m.agg](inner.c[f"c{i}"]).label(names[m.name]) for i, m in enumerate(measures)]
     stmt = select(*parts, *aggs)
     return (stmt.group_by(*parts) if parts else stmt).subquery()
+
+
+def _shared_narrowing(measures: list[SqlMeasure]):  # noqa: ANN202
+    """When every measure of a batch pins the same column to a set of values, a row outside their union
+    adds nothing to any aggregate: that union goes into WHERE too, so an index serves the read (open
+    cases by status instead of every case ever). A group left with no row comes back as no data, and
+    counts are then 0 through the coverage check (zero_if_covered), exactly as before."""
+    common = set.intersection(*(set(dict(m.narrow)) for m in measures)) if measures else set()
+    if not common:
+        return None
+    source = measures[0].source
+    conds = []
+    for name in sorted(common):
+        values = frozenset().union(*(dict(m.narrow)[name] for m in measures))
+        cond = column(source, name).in_(sorted(values))
+        conds.append(rare(cond) if values <= S.rare_values(source, name) else cond)
+    return and_(*conds)
 
 
 def percentile_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noqa: ANN201

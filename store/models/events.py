@@ -40,11 +40,12 @@ class Event(RegionKeyed, Base):
     department_code: Mapped[str | None] = mapped_column(String(40), index=True)
     reporter_user: Mapped[str | None] = mapped_column(String(50), index=True)
 
+    # Indicators count by each of these milestones in a month (受理/处置/结案数): each is a range read.
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     # 不予立案 decision time (kept apart from closed_at so 结案数 never counts rejected reports).
     rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Deadline of the stage the case is in now, and the fixed deadlines used by the evaluation.

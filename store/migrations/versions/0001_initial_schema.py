@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:53:36.688560
+Create Date: 2026-11-25 22:03:27.469664
 """
 from alembic import op
 import sqlalchemy as sa
@@ -145,12 +145,15 @@ def upgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_category'), ['category'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_city_code'), ['city_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_events_closed_at'), ['closed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_community_code'), ['community_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_department_code'), ['department_code'], unique=False)
         batch_op.create_index('ix_events_department_status', ['department_code', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_district_code'), ['district_code'], unique=False)
         batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_grid_code'), ['grid_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_events_handled_at'), ['handled_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_events_registered_at'), ['registered_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_reported_at'), ['reported_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_reporter_user'), ['reporter_user'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_source'), ['source'], unique=False)
@@ -693,12 +696,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_source'))
         batch_op.drop_index(batch_op.f('ix_events_reporter_user'))
         batch_op.drop_index(batch_op.f('ix_events_reported_at'))
+        batch_op.drop_index(batch_op.f('ix_events_registered_at'))
+        batch_op.drop_index(batch_op.f('ix_events_handled_at'))
         batch_op.drop_index(batch_op.f('ix_events_grid_code'))
         batch_op.drop_index('ix_events_district_reported')
         batch_op.drop_index(batch_op.f('ix_events_district_code'))
         batch_op.drop_index('ix_events_department_status')
         batch_op.drop_index(batch_op.f('ix_events_department_code'))
         batch_op.drop_index(batch_op.f('ix_events_community_code'))
+        batch_op.drop_index(batch_op.f('ix_events_closed_at'))
         batch_op.drop_index(batch_op.f('ix_events_city_code'))
         batch_op.drop_index(batch_op.f('ix_events_category'))
 
