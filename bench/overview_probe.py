@@ -3,6 +3,7 @@ and first views of a district and a grid. Prints one JSON line."""
 from __future__ import annotations
 
 import json
+import resource
 import statistics
 import sys
 
@@ -45,7 +46,8 @@ def main() -> None:
     grid_first = run_page(grid, period)
     print(json.dumps({"overview_cold_ms": round(cold, 1), "overview_warm_ms": round(statistics.median(warm), 1),
                       "overview_warm_all_ms": [round(w, 1) for w in warm],
-                      "district_first_ms": round(district_first, 1), "grid_first_ms": round(grid_first, 1)}))
+                      "district_first_ms": round(district_first, 1), "grid_first_ms": round(grid_first, 1),
+                      "probe_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 
 if __name__ == "__main__":

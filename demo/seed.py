@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 import settings
 from demo.scale import get_scale
-from store.db import session_scope
+from store.db import refresh_statistics, session_scope
 from store.models import Base, Meta
 from store.schema import migrate
 
@@ -78,6 +78,9 @@ def seed_demo(engine: Engine, scale_name: str = "demo", seed: int = 20261125, un
             for key, value in {"demo": "1", "scale": scale.name, "seed": str(seed),
                                "until": now.isoformat(), "seeded_at": datetime.now(ZoneInfo("UTC")).isoformat()}.items():
                 session.merge(Meta(key=key, value=value))
+        t0 = time.perf_counter()
+        refresh_statistics(engine)
+        log(f"  更新统计信息并整理日志 ({time.perf_counter() - t0:.1f} s)")
     except Exception:
         # Never leave a half-built demo behind: the next run starts from scratch.
         Base.metadata.drop_all(engine)

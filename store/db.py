@@ -73,3 +73,15 @@ def session_scope(engine: Engine | None = None, *, readonly: bool = False) -> It
     maker = sessionmaker(bind=engine, expire_on_commit=False)
     with maker() as session, session.begin():
         yield session
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """After a bulk load: ANALYZE so the planners know the new table sizes (SQLite otherwise reads a
+    year of sensor data through the city-code index, as selective-looking as any), and on SQLite fold
+    the write-ahead log back into the database file (a big load leaves a WAL as large as the data)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    if is_sqlite(engine):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

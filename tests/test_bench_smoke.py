@@ -21,7 +21,7 @@ def test_bench_demo_scale_produces_every_figure(tmp_path):
     figures = json.loads(out.read_text())
     for key in ("seed_s", "db_bytes", "overview_cold_ms", "overview_warm_ms", "district_first_ms",
                 "grid_first_ms", "all_indicators_all_districts_ms", "one_indicator_all_grids_ms",
-                "map_bytes_city", "map_bytes_street", "peak_rss_mb", "ratio_events_by_district_status",
+                "map_bytes_city", "map_bytes_street", "peak_rss_mb", "seed_peak_rss_mb", "ratio_events_by_district_status",
                 "ratio_daily_aqi_by_district"):
         assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
     assert figures["events"] > 20_000 and figures["grids"] > 500
