@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", ROOT / "data" / "bench"))
 UNTIL = date(2026, 11, 20)      # fixed anchor: the same data every run
 SEED = 20261125
+UNTIL_DT = datetime(2026, 11, 20, 16, tzinfo=timezone.utc)
 PERIOD = Period.parse("2026-10")
 SYSTEM = Viewer("bench", "leader", "440900", display_name="基准测试")
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -114,26 +115,22 @@ def engine_times(url: str, city: str) -> dict:
 
 
 def map_bytes(url: str, city: str, street: str) -> dict:
+    """Bytes of the deck spec the overview sends for its default layers, built by the page's own code."""
     os.environ["DATABASE_URL"] = url
     import settings
 
     settings.reload_settings()
     from situation.events_map import event_map
-    from situation.regions_map import scope_shapes
-    from geo import layers as L
-    from datetime import datetime, timezone
+    from ui import overview_parts
 
+    indicator = settings.get_settings()["map"]["default_indicator"]
     out = {}
     for label, code in (("city", city), ("street", street)):
+        spec, _ = overview_parts.map_spec(SYSTEM, code, PERIOD.key, indicator, ("regions", "events", "incidents"),
+                                          (820, 560))
+        out[f"map_bytes_{label}"] = len(spec.encode())
         with session_scope(get_engine(url), readonly=True) as s:
-            shapes, own, bbox = scope_shapes(s, SYSTEM, code)
-            em = event_map(s, SYSTEM, code, PERIOD, datetime.now(timezone.utc))
-        shapes["tip"] = shapes["name"]
-        shapes["status"] = None
-        layers = [L.region_layer(shapes), L.outline_layer([own])]
-        layers.append(L.event_point_layer(em.frame) if em.mode == "points" else L.event_heat_layer(em.frame))
-        out[f"map_bytes_{label}"] = len(L.deck(layers, L.view_for_bbox(bbox)).to_json().encode())
-        out[f"map_event_mode_{label}"] = em.mode
+            out[f"map_event_mode_{label}"] = event_map(s, SYSTEM, code, PERIOD, UNTIL_DT).mode
     return out
 
 

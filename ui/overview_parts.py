@@ -116,9 +116,19 @@ def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, l
     return deck_layers, bbox, legend
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def map_spec(viewer: Viewer, code: str, period_key: str, indicator_id: str, layers: tuple[str, ...],
+             size: tuple[int, int], margin: float = 0.08) -> tuple[str, dict | None]:
+    """The map's deck as JSON (and its legend), cached like the data under it: serialising the deck is
+    the most expensive step of drawing the page, and the same spec serves every viewer of the scope."""
+    deck_layers, bbox, legend = build_layers(viewer, code, Period.parse(period_key), indicator_id, list(layers))
+    view = L.view_for_bbox(bbox, size[0], size[1], margin=margin)
+    return L.deck_json(L.deck(deck_layers, view)), legend
+
+
 def situation_map(viewer: Viewer, code: str, period: Period, indicator_id: str, layers: list[str]) -> None:
-    deck_layers, bbox, legend = build_layers(viewer, code, period, indicator_id, layers)
-    event = st.pydeck_chart(L.deck(deck_layers, L.view_for_bbox(bbox, 820, 560)), on_select="rerun",
+    spec, legend = map_spec(viewer, code, period.key, indicator_id, tuple(layers), (820, 560))
+    event = st.pydeck_chart(L.SerializedDeck(spec), on_select="rerun",
                             selection_mode="single-object", key=f"overview-map-{code}", height=560)
     picked = _picked_region(event)
     if picked and picked != code:

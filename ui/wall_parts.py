@@ -17,7 +17,7 @@ from store.period import Period, local_tz
 from store.scope import Viewer
 from ui.chrome import demo_loaded
 from ui.data import app_engine
-from ui.overview_parts import build_layers, cached_tiles
+from ui.overview_parts import cached_tiles, map_spec
 
 # theme → (functions whose figures surround the map, map layers)
 THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -127,9 +127,8 @@ def screen_size() -> tuple[int, int]:
 def wall_map(viewer: Viewer, code: str, period: Period, layers: tuple[str, ...], indicator_id: str) -> None:
     width, height = screen_size()
     map_h = int(height * 0.70)
-    deck_layers, bbox, _ = build_layers(viewer, code, period, indicator_id, list(layers))
-    view = L.view_for_bbox(bbox, int(width * 0.6), map_h, margin=0.04)
-    st.pydeck_chart(L.deck(deck_layers, view), key=f"wall-map-{code}-{width}", height=map_h)
+    spec, _ = map_spec(viewer, code, period.key, indicator_id, tuple(layers), (int(width * 0.6), map_h), margin=0.04)
+    st.pydeck_chart(L.SerializedDeck(spec), key=f"wall-map-{code}-{width}", height=map_h)
 
 
 def wall_ticker(viewer: Viewer, code: str) -> None:
