@@ -18,6 +18,7 @@ from store.db import get_engine, session_scope
 from store.models import Event, Meta, Region
 from store.period import Period
 from store.scope import Viewer
+from store.frames import rows_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", ROOT / "data" / "bench"))
@@ -146,7 +147,7 @@ def duckdb_reference(url: str) -> dict:
 
     def frame(stmt, columns):  # noqa: ANN001, ANN202 - through the ORM types, so timestamps are real UTC times
         with session_scope(engine, readonly=True) as s:
-            return pd.DataFrame(s.execute(stmt).all(), columns=columns)
+            return rows_frame(s.execute(stmt).all(), columns=columns)
 
     frame(select(Event.district_code, Event.status, Event.reported_at),
           ["district_code", "status", "reported_at"]).to_parquet(tmp / "events.parquet")

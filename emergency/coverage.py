@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from emergency import catalog
 from emergency.nearest import min_distance_km
 from store.models import Region, Resource
+from store.frames import rows_frame
 
 _KINDS = {"fire": catalog.FIRE_STATION, "medical": catalog.MEDICAL, "shelter": catalog.SHELTER}
 _cache: dict[str, pd.DataFrame] = {}
@@ -44,7 +45,7 @@ def _grids(session: Session, city_code: str) -> pd.DataFrame:
     rows = session.execute(select(Region.code, Region.name, Region.centroid_lon, Region.centroid_lat, Region.population)
                            .where(Region.city_code == city_code, Region.level == "grid")
                            .order_by(Region.code)).all()
-    frame = pd.DataFrame(rows, columns=["grid_code", "name", "lon", "lat", "population"])
+    frame = rows_frame(rows, columns=["grid_code", "name", "lon", "lat", "population"])
     frame["population"] = frame["population"].fillna(0).astype(np.int64)
     return frame
 
@@ -55,7 +56,7 @@ def _facilities(session: Session, city_code: str) -> pd.DataFrame:
                            .where(Resource.city_code == city_code, Resource.kind.in_(list(_KINDS.values())),
                                   Resource.status != "out_of_service")
                            .order_by(Resource.id)).all()
-    return pd.DataFrame(rows, columns=["id", "kind", "lon", "lat", "capacity", "street_code"])
+    return rows_frame(rows, columns=["id", "kind", "lon", "lat", "capacity", "street_code"])
 
 
 def _street_population(session: Session, city_code: str, grids: pd.DataFrame) -> pd.Series:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from emergency import catalog
 from store.models import InventoryItem, Resource
 from store.scope import Viewer, apply_scope
+from store.frames import rows_frame
 
 EARTH_RADIUS_KM = 6371.0088
 # Added to the search box's half-widths so that rounding in the comparison can never drop a point that
@@ -143,7 +144,7 @@ def nearest_available(session: Session, lon: float, lat: float, kinds, *, viewer
     rows = session.execute(stmt).all()
     if not rows:
         return pd.DataFrame(columns=_UNIT_COLUMNS)
-    frame = pd.DataFrame(rows, columns=_UNIT_COLUMNS[:8])
+    frame = rows_frame(rows, columns=_UNIT_COLUMNS[:8])
     order, dist = rank(lon, lat, frame["resource_id"].to_numpy(), frame["lon"].to_numpy(),
                        frame["lat"].to_numpy(), max_km)
     frame = frame.iloc[order].reset_index(drop=True)
@@ -173,7 +174,7 @@ def stock_sources(session: Session, lon: float, lat: float, items, *, viewer: Vi
     rows = session.execute(stmt).all()
     if not rows:
         return pd.DataFrame(columns=_STOCK_COLUMNS)
-    frame = pd.DataFrame(rows, columns=_STOCK_COLUMNS[:8])
+    frame = rows_frame(rows, columns=_STOCK_COLUMNS[:8])
     dist = haversine_km(lon, lat, frame["lon"].to_numpy(), frame["lat"].to_numpy())
     frame["distance_km"] = dist
     frame["eta_min"] = _eta_minutes(dist, [catalog.WAREHOUSE] * len(frame))

@@ -14,6 +14,7 @@ import settings
 from emergency import catalog
 from store.models import Alert, Dispatch, Event, Incident, IncidentLog, InventoryItem, Region, Resource
 from store.scope import Viewer, apply_scope, ensure_region_visible, ensure_visible, in_region
+from store.frames import rows_frame
 
 
 def _tz() -> ZoneInfo:
@@ -45,7 +46,7 @@ def incidents(session: Session, viewer: Viewer, region: str | None = None, *, in
         stmt = stmt.where(Incident.status != "closed")
     stmt = _scoped(stmt, Incident, viewer, region).order_by((Incident.status == "closed"), Incident.opened_at.desc(),
                                                             Incident.id.desc()).limit(limit)
-    frame = pd.DataFrame(session.execute(stmt).all(),
+    frame = rows_frame(session.execute(stmt).all(),
                          columns=["id", "type", "level", "title", "status", "commander", "opened_at", "closed_at",
                                   "lon", "lat", "district_code", "source_alert_id", "source_event_id", "active"])
     if frame.empty:
@@ -76,7 +77,7 @@ def incident_log(session: Session, viewer: Viewer, incident_id: int) -> pd.DataF
     incident(session, viewer, incident_id)
     rows = session.execute(select(IncidentLog.at, IncidentLog.actor, IncidentLog.kind, IncidentLog.message)
                            .where(IncidentLog.incident_id == incident_id).order_by(IncidentLog.at, IncidentLog.id)).all()
-    frame = pd.DataFrame(rows, columns=["at", "actor", "kind", "message"])
+    frame = rows_frame(rows, columns=["at", "actor", "kind", "message"])
     frame["time"] = _local(frame["at"]) if len(frame) else []
     return frame
 
@@ -92,7 +93,7 @@ def incident_dispatches(session: Session, viewer: Viewer, incident_id: int) -> p
         .join(Resource, Resource.id == Dispatch.resource_id)
         .where(Dispatch.incident_id == incident_id)
         .order_by(Dispatch.status, Dispatch.item.is_not(None), Dispatch.id)).all()
-    frame = pd.DataFrame(rows, columns=["dispatch_id", "resource_id", "name", "kind", "item", "unit", "quantity", "used",
+    frame = rows_frame(rows, columns=["dispatch_id", "resource_id", "name", "kind", "item", "unit", "quantity", "used",
                                         "status", "unit_status", "unit_incident_id", "version", "lon", "lat",
                                         "distance_km", "eta_minutes", "created_at"])
     if frame.empty:
@@ -116,7 +117,7 @@ def resources(session: Session, viewer: Viewer, region: str | None = None, kinds
     if kinds:
         stmt = stmt.where(Resource.kind.in_(list(kinds)))
     stmt = _scoped(stmt, Resource, viewer, region).order_by(Resource.id)
-    frame = pd.DataFrame(session.execute(stmt).all(),
+    frame = rows_frame(session.execute(stmt).all(),
                          columns=["id", "kind", "name", "status", "lon", "lat", "headcount", "capacity", "occupancy",
                                   "incident_id", "version", "district_code", "equipment"])
     frame["status_label"] = frame["status"].map(catalog.RESOURCE_STATUSES)
@@ -137,7 +138,7 @@ def inventory(session: Session, viewer: Viewer, region: str | None = None) -> pd
     stmt = (select(Resource.id, Resource.name, InventoryItem.item, InventoryItem.unit, InventoryItem.quantity,
                    InventoryItem.reserved).join(InventoryItem, InventoryItem.resource_id == Resource.id))
     stmt = _scoped(stmt, Resource, viewer, region).order_by(Resource.id, InventoryItem.item)
-    frame = pd.DataFrame(session.execute(stmt).all(),
+    frame = rows_frame(session.execute(stmt).all(),
                          columns=["warehouse_id", "warehouse", "item", "unit", "quantity", "reserved"])
     frame["free"] = frame["quantity"] - frame["reserved"]
     return frame
@@ -167,7 +168,7 @@ def escalatable_events(session: Session, viewer: Viewer, region: str | None = No
     stmt = select(Event.id, Event.title, Event.category, Event.subcategory, Event.reported_at)\
         .where(Event.priority == "urgent", Event.status.not_in(["rejected", "closed"]), Event.id.not_in(linked))
     stmt = _scoped(stmt, Event, viewer, region).order_by(Event.reported_at.desc()).limit(limit)
-    frame = pd.DataFrame(session.execute(stmt).all(), columns=["id", "title", "category", "subcategory", "reported_at"])
+    frame = rows_frame(session.execute(stmt).all(), columns=["id", "title", "category", "subcategory", "reported_at"])
     if len(frame):
         frame["reported"] = _local(frame["reported_at"])
     return frame
@@ -185,7 +186,7 @@ def click_regions(session: Session, viewer: Viewer, region: str, max_polygons: i
             rows = session.execute(select(Region.code, Region.name, Region.geometry, Region.centroid_lon,
                                           Region.centroid_lat).where(base, Region.level == level)
                                    .order_by(Region.code)).all()
-            frame = pd.DataFrame(rows, columns=["code", "name", "geometry", "lon", "lat"])
+            frame = rows_frame(rows, columns=["code", "name", "geometry", "lon", "lat"])
             frame["geometry"] = frame["geometry"].map(json.loads)
             frame["tip"] = frame["name"] + "\n点击在此开设事件"
             return frame

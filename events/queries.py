@@ -31,6 +31,7 @@ from events.photos import photo_path
 from store.models import Event, EventDailyRollup, EventTransition, Region
 from store.period import Period
 from store.scope import Viewer, apply_scope, ensure_region_visible, ensure_visible, in_region, is_within, level_of
+from store.frames import rows_frame
 
 QUEUE_STATUSES = ("reported", "registered")  # what the dispatch console works on by default
 
@@ -322,7 +323,7 @@ def zone_grids(session: Session, viewer: Viewer, region: str | None = None) -> p
     else:
         stmt = stmt.where(Region.code.startswith(code, autoescape=True))
     rows = session.execute(stmt.order_by(Region.code)).all()
-    frame = pd.DataFrame(rows, columns=["code", "name", "geometry", "lon", "lat"])
+    frame = rows_frame(rows, columns=["code", "name", "geometry", "lon", "lat"])
     frame["geometry"] = [json.loads(g) if g else None for g in frame["geometry"]]
     return frame[frame["geometry"].notna()].reset_index(drop=True)
 

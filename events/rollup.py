@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 import settings
 from store.models import Event, EventDailyRollup, EventTransition
+from store.frames import rows_frame
 
 COUNTERS = ("reported", "registered", "rejected", "dispatched", "dispatched_on_time", "handled",
             "handled_on_time", "closed", "closed_on_time", "reworked", "handle_hours_sum", "satisfied", "rated")
@@ -132,8 +133,8 @@ def recount(session: Session) -> pd.DataFrame:
     """The rollup recomputed from the events table (and the 返工 log), indexed by KEY, one column per
     counter. Used by tests (rollup == recount), `manage.py event-rollup-check` and `rebuild`."""
     cols = [getattr(Event, c) for c in EVENT_FRAME_COLUMNS]
-    ev = pd.DataFrame(session.execute(select(*cols)).all(), columns=list(EVENT_FRAME_COLUMNS))
-    rework = pd.DataFrame(session.execute(
+    ev = rows_frame(session.execute(select(*cols)).all(), columns=list(EVENT_FRAME_COLUMNS))
+    rework = rows_frame(session.execute(
         select(EventTransition.event_id, EventTransition.at).where(EventTransition.action == "rework")
     ).all(), columns=["id", "at"])
     return recount_frame(ev, rework)
@@ -143,7 +144,7 @@ def stored(session: Session) -> pd.DataFrame:
     """The rollup as stored, in the same shape as `recount` (rows with equal keys summed)."""
     cols = [EventDailyRollup.day, EventDailyRollup.grid_code, EventDailyRollup.category, EventDailyRollup.source,
             *[getattr(EventDailyRollup, c) for c in COUNTERS]]
-    df = pd.DataFrame(session.execute(select(*cols)).all(), columns=[*KEY, *COUNTERS])
+    df = rows_frame(session.execute(select(*cols)).all(), columns=[*KEY, *COUNTERS])
     if df.empty:
         return pd.DataFrame(columns=[*KEY, *COUNTERS]).set_index(list(KEY))
     df["grid_code"] = df["grid_code"].fillna("")
@@ -189,7 +190,7 @@ def frame_for_insert(frame: pd.DataFrame, regions: pd.DataFrame | None = None) -
 def rebuild(session: Session) -> int:
     """Replace the stored rollup with a recount (repair after a bulk load or a manual fix)."""
     frame = recount(session)
-    regions = pd.DataFrame(session.execute(select(*[getattr(Event, c) for c in REGION_COLUMNS]).distinct()).all(),
+    regions = rows_frame(session.execute(select(*[getattr(Event, c) for c in REGION_COLUMNS]).distinct()).all(),
                            columns=list(REGION_COLUMNS)).drop_duplicates("grid_code")
     session.execute(delete(EventDailyRollup))
     rows = rows_from_frame(frame, regions)

@@ -31,6 +31,7 @@ from indicators.plan import Options, Plan, SqlMeasure, ratio
 from indicators.standards import noise as noise_std
 from indicators.standards import water as water_std
 from store.models.regions import CODE_LENGTH, LEVELS
+from store.frames import rows_frame
 
 AIR_LEVELS = ("city", "district")
 AIR_EDITIONS = ("auto", "2026")
@@ -206,7 +207,7 @@ def _water_classes(session, req) -> pd.DataFrame:  # noqa: ANN001
     k = means.c.k if req.child_level is not None else Q._text(req.scope).label("k")
     rows = session.execute(select(k, means.c.b, means.c.sid, means.c.item, means.c.mean, sensors.c.params)
                            .join_from(means, sensors, sensors.c.id == means.c.sid)).all()
-    frame = pd.DataFrame(rows, columns=cols)
+    frame = rows_frame(rows, columns=cols)
     results = []
     # One classification per station and period (a handful of rows), by the standard's own calculator.
     for (key, bucket, sid), part in frame.groupby(["k", "b", "sid"], sort=True):

@@ -37,6 +37,7 @@ from store.models import Region
 from store.models.regions import LEVEL_NAMES_ZH, LEVELS
 from store.period import Period, local_tz
 from store.scope import Viewer, ensure_region_visible, level_of
+from store.frames import rows_frame
 
 CUR, PREV, YOY = "cur", "prev", "yoy"
 
@@ -314,7 +315,7 @@ def compute_children_many(indicator_ids: Iterable[str], scope_code: str, period:
         for code, name in names.items():
             value = evaluated.get((ind.id, code, CUR), (None, None))[0]
             rows.append((ind.id, code, name, value, status_of(ind, value)))
-    return _with_nones(pd.DataFrame(rows, columns=cols))
+    return _with_nones(rows_frame(rows, columns=cols))
 
 
 def compute_children(indicator_id: str, scope_code: str, period: Period | str, viewer: Viewer,
@@ -397,4 +398,4 @@ def series(indicator_id: str, scope_code: str, start: Period | str | date, end: 
     for key, p in periods.items():
         value = evaluated.get((ind.id, scope_code, key), (None, None))[0]
         rows.append((key, p.label, value, status_of(ind, value)))
-    return _with_nones(pd.DataFrame(rows, columns=cols))
+    return _with_nones(rows_frame(rows, columns=cols))

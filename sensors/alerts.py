@@ -33,6 +33,7 @@ from sensors.daily import local_midnight
 from sensors.metrics import metric_label
 from sensors.registry import SensorIndex, SensorInfo
 from store.models.sensors import Alert, Sensor, SensorDaily, SensorHourly
+from store.frames import rows_frame
 
 log = logging.getLogger("sensors.alerts")
 RULES_PATH = Path(__file__).resolve().parent / "alert_rules.yaml"
@@ -174,7 +175,7 @@ class Signals:
         h = SensorHourly
         rows = session.execute(select(h.sensor_id, h.hour, h.metric, h.n, h.total, h.vmin, h.vmax, h.etotal).where(
             h.sensor_id.in_(ids), h.hour >= self.h_start, h.hour <= now)).all()
-        frame = pd.DataFrame(rows, columns=["sensor_id", "hour", "metric", "n", "total", "vmin", "vmax", "etotal"])
+        frame = rows_frame(rows, columns=["sensor_id", "hour", "metric", "n", "total", "vmin", "vmax", "etotal"])
         if not frame.empty:
             frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
             frame["mean"] = frame["total"] / frame["n"]

@@ -28,6 +28,7 @@ from sensors.metrics import AIR_POLLUTANTS, WATER_ITEMS
 from sensors.registry import SensorIndex, SensorInfo
 from sensors.writer import _chunks, dialect_insert
 from store.models.sensors import SensorAreaDaily, SensorDaily, SensorHourly
+from store.frames import rows_frame
 
 CURRENT_EDITION = "2026"
 
@@ -48,7 +49,7 @@ def hourly_frame(session: Session, sensor_ids: list[str], start: datetime, end: 
     if metrics:
         stmt = stmt.where(h.metric.in_(metrics))
     rows = session.execute(stmt).all()
-    frame = pd.DataFrame(rows, columns=["sensor_id", "hour", "metric", "n", "total", "etotal"])
+    frame = rows_frame(rows, columns=["sensor_id", "hour", "metric", "n", "total", "etotal"])
     if frame.empty:
         return pd.DataFrame(columns=["sensor_id", "hour", "metric", "value"])
     value = frame["total"] / frame["n"]
@@ -234,7 +235,7 @@ def area_frame(session: Session, column, code: str, start: datetime, end: dateti
         select(h.hour, h.metric, func.avg(h.total / h.n)).where(*cond).group_by(h.hour, h.metric)
     ).all()
     stations = session.execute(select(func.count(distinct(h.sensor_id))).where(*cond)).scalar_one()
-    return pd.DataFrame(rows, columns=["hour", "metric", "value"]), int(stations)
+    return rows_frame(rows, columns=["hour", "metric", "value"]), int(stations)
 
 
 def refresh_area_daily(session: Session, touched_days: dict[str, set[date]], index: SensorIndex) -> int:

@@ -26,6 +26,7 @@ from store.models import Event, Region
 from store.models.sensors import Alert, IngestStatus, Sensor, SensorAreaDaily, SensorDaily, SensorHourly, SensorLatest
 from store.period import Period
 from store.scope import Viewer, apply_scope, ensure_region_visible, ensure_visible, in_region, level_of
+from store.frames import rows_frame
 
 EDITION_NAMES = {"2012": "HJ 633-2012", "2026": "HJ 633-2026"}
 HYDRO_COLORS = {"正常": "#3BA3FF", "超警戒": "#FF7E00", "超保证": "#FF0000"}
@@ -185,7 +186,7 @@ def area_hourly_aqi(session: Session, viewer: Viewer, code: str, start: datetime
     stmt = apply_scope(select(h.hour, h.metric, func.avg(h.total / h.n)), h, viewer).where(
         in_region(h, code), h.kind == "air", h.metric.in_(AIR_POLLUTANTS),
         h.hour >= start - timedelta(hours=24), h.hour < end).group_by(h.hour, h.metric)
-    frame = pd.DataFrame(session.execute(stmt).all(), columns=["hour", "metric", "value"])
+    frame = rows_frame(session.execute(stmt).all(), columns=["hour", "metric", "value"])
     if frame.empty:
         return A.hourly_aqi(frame)
     return A.hourly_aqi(frame, edition, since=start)
@@ -250,7 +251,7 @@ def district_ranking(session: Session, viewer: Viewer, code: str, period: Period
         d.day >= local_midnight(p.start), d.day <= local_midnight(p.end))).all()
     names = dict(session.execute(select(Region.code, Region.name).where(Region.level == "district",
                                                                         Region.city_code == city)).all())
-    frame = pd.DataFrame(rows, columns=["code", "metric", "value", "edition"])
+    frame = rows_frame(rows, columns=["code", "metric", "value", "edition"])
     out = []
     from store.scope import is_within
 
@@ -304,7 +305,7 @@ def noise_compliance(session: Session, viewer: Viewer, code: str, period: Period
     rows = session.execute(select(d.sensor_id, d.metric, d.value, d.detail).where(
         d.sensor_id.in_(list(sensors)), d.metric.in_(("Leq_day", "Leq_night")),
         d.day >= local_midnight(p.start), d.day <= local_midnight(p.end))).all()
-    frame = pd.DataFrame(rows, columns=["sid", "metric", "value", "detail"])
+    frame = rows_frame(rows, columns=["sid", "metric", "value", "detail"])
     out = []
     for sid, s in sensors.items():
         zone = (s.params or {}).get("zone", "2")

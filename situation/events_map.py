@@ -15,6 +15,7 @@ from events.workflow import OPEN_STATUSES
 from store.models import Event, Region
 from store.period import Period
 from store.scope import Viewer, apply_scope, in_region, level_of
+from store.frames import rows_frame
 
 POINT_LEVELS = ("street", "community", "grid")
 
@@ -53,10 +54,10 @@ def _grid_bins(session: Session, base, period: Period, now: datetime) -> pd.Data
         Event.grid_code, func.count(Event.id).label("count"),
         func.sum(is_open.cast(Integer)).label("open"), func.sum(overdue.cast(Integer)).label("overdue"),
     ), period).group_by(Event.grid_code)
-    counts = pd.DataFrame(session.execute(stmt).all(), columns=["grid_code", "count", "open", "overdue"])
+    counts = rows_frame(session.execute(stmt).all(), columns=["grid_code", "count", "open", "overdue"])
     if counts.empty:
         return pd.DataFrame(columns=["lon", "lat", "count", "open", "overdue", "tip"])
-    centres = pd.DataFrame(session.execute(
+    centres = rows_frame(session.execute(
         select(Region.code, Region.name, Region.centroid_lon, Region.centroid_lat)
         .where(Region.code.in_(counts["grid_code"].dropna().tolist()))).all(),
         columns=["grid_code", "name", "lon", "lat"])
