@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from auth.web import routes
+from ui import heap
 
 # Streamlit's legacy multipage mode runs any pages/<name>.py requested by URL *without* app.py
 # until some session has called st.navigation — so on a freshly started server the first visitor
@@ -18,6 +19,9 @@ from auth.web import routes
 # starts with require_viewer). app.py always calls st.navigation, so switch the legacy mode off
 # from the start. (Streamlit does the same itself once st.navigation has run once.)
 PagesManager.uses_pages_directory = False
+
+# Load the page modules and settle the heap before the first visitor, not during their first page.
+heap.settle()
 
 app = st.App("app.py", routes=routes())
 
