@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, select, true, union_all
+from sqlalchemy import String, and_, case, cast, exists, func, literal, select, true, union_all
 from sqlalchemy.orm import Session
 
 from indicators import sources as S
@@ -101,28 +101,37 @@ def bounds(col, period: Period, grain: str | None = None):  # noqa: ANN001, ANN2
     return (*period.utc_bounds(), False)
 
 
-def time_parts(col, req: Request, grain: str | None = None):  # noqa: ANN001, ANN201
-    """(bucket CASE expression, range condition) for `col`, or (None, None) when no bucket applies."""
-    whens, ranges = [], []
-    for b in req.buckets:
+def bucket_runs(req: Request) -> list[list[Bucket]]:
+    """The buckets in runs of adjacent periods (this month and last; twelve months of a trend), so each
+    run is read as one index range and a distant bucket (the same month a year ago) as another, instead
+    of one range spanning everything in between."""
+    runs: list[list[Bucket]] = []
+    for b in sorted(req.buckets, key=lambda x: x.period.start):
+        if runs and runs[-1][-1].period.end + timedelta(days=1) == b.period.start:
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    return runs
+
+
+def time_parts(col, buckets: list[Bucket], grain: str | None = None):  # noqa: ANN001, ANN201
+    """(bucket CASE expression, range condition) for `col` over adjacent buckets, or (None, None) when
+    no bucket applies."""
+    whens, spans = [], []
+    for b in buckets:
         bb = bounds(col, b.period, grain)
         if bb is None:
             continue
         lo, hi, incl = bb
         cond = and_(col >= lo, col <= hi) if incl else and_(col >= lo, col < hi)
         whens.append((cond, _text(b.key)))
-        ranges.append(cond)
+        spans.append(bb)
     if not whens:
         return None, None
-    if len(ranges) == 1:
-        return case(*whens), ranges[0]
-    # The overall span beside the OR lets the planner use a (region, time) index range on both backends.
-    lows = [bounds(col, b.period, grain) for b in req.buckets]
-    lows = [x for x in lows if x is not None]
-    lo = min(x[0] for x in lows)
-    hi_max = max(x[1] for x in lows)
-    span = and_(col >= lo, col <= hi_max) if lows[0][2] else and_(col >= lo, col < hi_max)
-    return case(*whens), and_(span, or_(*ranges))
+    if len(whens) == 1:
+        return case(*whens), whens[0][0]
+    lo, hi, incl = min(x[0] for x in spans), max(x[1] for x in spans), spans[0][2]
+    return case(*whens), (and_(col >= lo, col <= hi) if incl else and_(col >= lo, col < hi))
 
 
 # -- grouped subqueries --------------------------------------------------------------------------------
@@ -130,19 +139,22 @@ def time_parts(col, req: Request, grain: str | None = None):  # noqa: ANN001, AN
 def _inner(spec: S.SourceSpec, req: Request, time_field: str | None, cols: list, extra=None, grain=None):  # noqa: ANN001, ANN202
     """SELECT [k], [b], <cols> FROM source WHERE scope/zone/department/time: one row per source row."""
     conds = base_conditions(spec, req)
+    if extra is not None:
+        conds.append(extra)
     head = []
     if req.child_level is not None:
         head.append(key_expr(spec, req).label("k"))
-    if time_field is not None:
-        tcol = column(spec.table, time_field) if grain is None else S.table(spec.table).c.period
-        bexpr, rng = time_parts(tcol, req, grain)
-        if bexpr is None:
-            return None
-        head.append(bexpr.label("b"))
-        conds.append(rng)
-    if extra is not None:
-        conds.append(extra)
-    return select(*head, *cols).select_from(S.from_clause(spec)).where(*conds).subquery()
+    if time_field is None:
+        return select(*head, *cols).select_from(S.from_clause(spec)).where(*conds).subquery()
+    tcol = column(spec.table, time_field) if grain is None else S.table(spec.table).c.period
+    parts = []
+    for run in bucket_runs(req):  # one SELECT per run of adjacent periods, each on its own index range
+        bexpr, rng = time_parts(tcol, run, grain)
+        if bexpr is not None:
+            parts.append(select(*head, bexpr.label("b"), *cols).select_from(S.from_clause(spec)).where(*conds, rng))
+    if not parts:
+        return None
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
 
 
 def _parts(sub, req: Request, timed: bool) -> list:

@@ -68,3 +68,16 @@ def test_common_values_get_no_rarity_hint():
 
 def test_no_pushdown_when_one_measure_counts_every_row():
     assert SB._shared_narrowing([_measure("a", ("handling",)), _measure("all", None)]) is None
+
+
+def test_adjacent_periods_are_read_as_one_range_and_a_year_ago_as_another():
+    from store.period import Period
+    from store.scope import Viewer
+
+    viewer = Viewer("t", "leader", "440900")
+    buckets = (SB.Bucket("cur", Period.parse("2026-10")), SB.Bucket("prev", Period.parse("2026-09")),
+               SB.Bucket("yoy", Period.parse("2025-10")))
+    runs = SB.bucket_runs(SB.Request("440900", "district", buckets, viewer))
+    assert [[b.key for b in run] for run in runs] == [["yoy"], ["prev", "cur"]]
+    year = tuple(SB.Bucket(f"m{m}", Period.parse(f"2026-{m:02d}")) for m in range(12, 0, -1))
+    assert len(SB.bucket_runs(SB.Request("440900", None, year, viewer))) == 1
