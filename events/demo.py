@@ -15,7 +15,6 @@ definition of every counter, so it equals a recount from the stored cases.
 """
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -23,13 +22,14 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import JSON, Date, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import settings
 from events import deadlines, demo_text, rollup, routing
 from events.catalog import get_catalog
 from events.departments import DISTRICT_BUREAUS, code_for, ensure_demo_departments
+from store import bulkload
 from store.models import Department, Event, EventDailyRollup, EventTransition, Region, User
 
 SOURCES = np.array(["网格员", "12345", "巡查", "视频", "传感器"], dtype=object)
@@ -460,12 +460,9 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
         "street_code": g["street"].to_numpy(), "community_code": g["community"].to_numpy(),
         "grid_code": grid_codes,
     }
-    time_cols = {"reported_at", "registered_at", "rejected_at", "dispatched_at", "handled_at", "closed_at",
-                 "stage_deadline", "stage_warn_at", "dispatch_deadline", "handle_deadline", "close_deadline",
-                 "updated_at"}
     t_gen = time.perf_counter() - t_start
-    deferred = _drop_indexes_if_empty(session, (Event, EventTransition, EventDailyRollup))
-    _bulk(session, Event, columns, time_cols, n)
+    deferred = bulkload.drop_indexes_if_empty(session, (Event, EventTransition, EventDailyRollup))
+    bulkload.load(session, Event, columns, n)
     t_events = time.perf_counter() - t_start - t_gen
 
     # -- write the transition log ---------------------------------------------------------------------------
@@ -506,7 +503,7 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
             "attachments": np.full(sel.size, None, object),
             "detail": detail if detail is not None else _dispatch_detail(action, dept, dept_final[sel]),
         }
-        _bulk(session, EventTransition, cols, {"at"}, sel.size)
+        bulkload.load(session, EventTransition, cols, sel.size)
         rows_written += sel.size
     t_log = time.perf_counter() - t_start - t_gen - t_events
 
@@ -529,11 +526,11 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
         "code": "grid_code", "city": "city_code", "district": "district_code", "street": "street_code",
         "community": "community_code"})
     roll = rollup.frame_for_insert(counted, regions)
-    _bulk(session, EventDailyRollup, {c: roll[c].to_numpy() for c in roll.columns}, set(), len(roll))
+    bulkload.load(session, EventDailyRollup, {c: roll[c].to_numpy() for c in roll.columns}, len(roll))
     t_roll = time.perf_counter() - t_start - t_gen - t_events - t_log
-    _create_indexes(session, deferred)
-    _fix_sequence(session, Event)
-    _analyze(session, (Event, EventTransition, EventDailyRollup))
+    bulkload.create_indexes(session, deferred)
+    bulkload.fix_sequence(session, Event)
+    bulkload.analyze(session, (Event, EventTransition, EventDailyRollup))
     session.flush()
 
     open_now = np.isin(status, [s for s in status_names() if s not in ("closed", "rejected")])
@@ -570,100 +567,3 @@ def _dispatch_detail(action: str, dept, final) -> np.ndarray:  # noqa: ANN001
     if action != "dispatch" or dept is None:
         return np.full(len(final), None, dtype=object)
     return np.array([{"department_code": d, "suggested": f} for d, f in zip(dept, final)], dtype=object)
-
-
-def _bulk(session: Session, model, columns: dict, time_cols: set, n: int, chunk: int = 50_000) -> None:  # noqa: ANN001
-    """Bulk INSERT of column arrays in chunks. A column that is entirely None in a chunk is left out, so it
-    takes its SQL default (NULL).
-
-    The values are converted here, once per column, to text the database parses itself (timestamps as UTC
-    text, dates ISO, JSON as text) — several times faster than SQLAlchemy's per-value type processing:
-    SQLite runs the INSERT that SQLAlchemy compiles from the table through the driver's executemany;
-    PostgreSQL loads with COPY (the statement composed from identifiers by psycopg.sql)."""
-    table = model.__table__
-    conn = session.connection()
-    dialect = conn.dialect.name
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        keys, cols = [], []
-        for k, values in columns.items():
-            v = values[start:stop]
-            kind = table.c[k].type
-            if k in time_cols:
-                v = _utc_text(np.asarray(v, dtype=float), with_zone=dialect != "sqlite")
-            elif isinstance(v, np.ndarray) and v.dtype.kind in "iufb":
-                v = v.tolist()
-            elif isinstance(v, np.ndarray) and v.dtype == object and not any(x is not None for x in v):
-                continue
-            elif isinstance(kind, Date):
-                v = [None if x is None else x.isoformat() for x in v]
-            elif isinstance(kind, JSON):
-                v = [None if x is None else json.dumps(x, ensure_ascii=False) for x in v]
-            keys.append(k)
-            cols.append(v)
-        if dialect == "sqlite":
-            compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
-            order = [keys.index(name) for name in compiled.positiontup]
-            conn.exec_driver_sql(compiled.string, list(zip(*[cols[i] for i in order])))
-        elif dialect == "postgresql":
-            from psycopg import sql as psql
-
-            statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
-                psql.Identifier(table.name), psql.SQL(", ").join(psql.Identifier(k) for k in keys))
-            with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                for row in zip(*cols):
-                    copy.write_row(row)
-        else:
-            raise NotImplementedError(f"bulk load not implemented for {dialect}")
-
-
-def _utc_text(a: np.ndarray, with_zone: bool) -> np.ndarray:
-    """Epoch seconds (NaN = none) → UTC timestamp text: "YYYY-MM-DD HH:MM:SS.ffffff" as SQLAlchemy's SQLite
-    DATETIME stores it (naive UTC), or with "+00:00" for PostgreSQL's timestamptz."""
-    ok = ~np.isnan(a)
-    stamps = np.zeros(a.shape, dtype="datetime64[us]")
-    stamps[ok] = (np.round(a[ok] * 1e6)).astype("int64").astype("datetime64[us]")
-    text = np.char.replace(np.datetime_as_string(stamps, unit="us"), "T", " ")
-    if with_zone:
-        text = np.char.add(text, "+00:00")
-    out = text.astype(object)
-    out[~ok] = None
-    return out
-
-
-def _drop_indexes_if_empty(session: Session, models: tuple) -> list:  # noqa: ANN001
-    """Drop the secondary indexes of still-empty tables for the bulk load (sorting once afterwards beats a
-    million random B-tree inserts); `_create_indexes` builds them again. Both run inside the caller's
-    transaction, so a failed load leaves the schema as it was."""
-    conn = session.connection()
-    if any(conn.execute(select(func.count()).select_from(m.__table__)).scalar_one() for m in models):
-        return []
-    indexes = [idx for m in models for idx in m.__table__.indexes]
-    for idx in indexes:
-        idx.drop(conn)
-    return indexes
-
-
-def _create_indexes(session: Session, indexes: list) -> None:
-    conn = session.connection()
-    for idx in indexes:
-        idx.create(conn)
-
-
-def _analyze(session: Session, models: tuple) -> None:  # noqa: ANN001
-    """Refresh the planner's statistics after a bulk load. Without them SQLite cannot tell that `city_code`
-    (one value city-wide) is useless and open statuses are rare, and scans a million rows for the
-    dispatch queue (≈0.9 s at city scale; 25 ms with statistics)."""
-    conn = session.connection()
-    quote = conn.dialect.identifier_preparer.quote
-    for m in models:
-        conn.exec_driver_sql(f"ANALYZE {quote(m.__table__.name)}")  # table names from our own metadata
-
-
-def _fix_sequence(session: Session, model) -> None:  # noqa: ANN001
-    """PostgreSQL: explicit ids do not advance the serial sequence; move it past the largest id."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    table = model.__table__.name
-    session.execute(select(func.setval(func.pg_get_serial_sequence(table, "id"),
-                                       select(func.coalesce(func.max(model.id), 1)).scalar_subquery())))

@@ -28,10 +28,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 import settings
-from sensors.bulk import bulk_insert
 from sensors.daily import air_day_rows_many, local_midnight, station_day_rows
 from sensors.metrics import AIR_POLLUTANTS
 from sensors.registry import DEFAULT_INTERVAL_S, SensorInfo, info_of
+from store import bulkload
 from store.models import Region
 from store.models.sensors import Sensor, SensorAreaDaily, SensorDaily, SensorHourly, SensorLatest, SensorReading
 
@@ -229,19 +229,7 @@ def hydro_series(rng: np.random.Generator, clock: Clock, base: np.ndarray) -> tu
 
 # -- writing -------------------------------------------------------------------------------------------
 
-def _long(sensor_ids: list[str], times: np.ndarray, series: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Arrays (sensor × time) per metric → long frame of finite values."""
-    parts = []
-    n, h = len(sensor_ids), len(times)
-    sid = np.repeat(np.array(sensor_ids, dtype=object), h)
-    hrs = np.tile(times, n)
-    for metric, arr in series.items():
-        flat = arr.reshape(-1)
-        ok = np.isfinite(flat)
-        parts.append(pd.DataFrame({"sensor_id": sid[ok], "hour": hrs[ok], "metric": metric, "value": flat[ok]}))
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sensor_id", "hour", "metric", "value"])
-    out["hour"] = pd.to_datetime(out["hour"]).dt.tz_localize("UTC")
-    return out
+BLOCK_VALUES = 2_000_000  # readings per written block: bounds memory whatever the scale
 
 
 def _gaps(rng: np.random.Generator, series: dict[str, np.ndarray], offline_tail: np.ndarray) -> None:
@@ -254,78 +242,147 @@ def _gaps(rng: np.random.Generator, series: dict[str, np.ndarray], offline_tail:
         series[k] = np.where(miss | tail, np.nan, series[k].astype(float))
 
 
-def _insert_long(session: Session, frame: pd.DataFrame, infos: dict[str, SensorInfo], raw_from: datetime) -> dict:
-    """sensor_hourly (all), sensor_readings (since raw_from), sensor_latest, last_seen_at."""
-    from sensors.metrics import is_decibel
+class _Writer:
+    """Writes the generated series kind by kind and block by block of sensors (so no frame ever holds a
+    whole city-year): sensor_hourly (all hours), sensor_readings (since raw_from), sensor_latest,
+    sensor_daily, and keeps the air series' district sums for sensor_area_daily. Rows go out ordered
+    by (sensor_id, hour, metric), the order of the unique keys, so the B-trees only ever append."""
 
-    if frame.empty:
-        return {"hourly": 0, "raw": 0}
-    hours = frame["hour"].dt.to_pydatetime()
-    values = frame["value"].to_numpy(float)
-    metrics = frame["metric"].to_numpy(object)
-    sids = frame["sensor_id"].to_numpy(object)
-    dec = np.array([is_decibel(m) for m in metrics])
-    energy = np.where(dec, 10 ** (values / 10), np.nan)
-    code_cols = {lv: np.array([infos[s].codes.get(lv) for s in sids], dtype=object) for lv in LEVEL_COLS}
-    kinds = np.array([infos[s].kind for s in sids], dtype=object)
-    hcols = ("sensor_id", "kind", "hour", "metric", "n", "total", "vmin", "vmax", "etotal", "city_code",
-             "district_code", "street_code", "community_code", "grid_code")
-    n_hourly = bulk_insert(session, SensorHourly.__table__, hcols, (
-        (sids[i], kinds[i], hours[i], metrics[i], 1, float(values[i]), float(values[i]), float(values[i]),
-         float(energy[i]) if dec[i] else None, code_cols["city"][i], code_cols["district"][i],
-         code_cols["street"][i], code_cols["community"][i], code_cols["grid"][i]) for i in range(len(frame))))
-    raw = frame[frame["hour"] >= pd.Timestamp(raw_from)]
-    n_raw = bulk_insert(session, SensorReading.__table__, ("sensor_id", "ts", "metric", "value"), zip(
-        raw["sensor_id"], raw["hour"].dt.to_pydatetime(), raw["metric"], raw["value"].astype(float)))
-    last = frame.sort_values("hour").groupby(["sensor_id", "metric"]).tail(1)
-    session.execute(insert(SensorLatest), [
-        {"sensor_id": s, "metric": m, "ts": t, "value": float(v)}
-        for s, m, t, v in zip(last["sensor_id"], last["metric"], last["hour"].dt.to_pydatetime(), last["value"])])
-    return {"hourly": n_hourly, "raw": n_raw}
+    def __init__(self, session: Session, infos: dict[str, SensorInfo], raw_from: datetime) -> None:
+        self.session = session
+        self.infos = infos
+        self.raw_from = np.datetime64(raw_from.astimezone(timezone.utc).replace(tzinfo=None), "h")
+        self.counts = {"hourly": 0, "raw": 0, "daily": 0}
+        self.last_seen: dict[str, datetime] = {}
+        self.latest: list[tuple] = []
+
+    def write(self, kind: str, ids: list[str], clock: Clock, series: dict[str, np.ndarray]) -> None:
+        from sensors.metrics import is_decibel
+
+        metrics = sorted(series)
+        n, h, m = len(ids), clock.n, len(metrics)
+        ids_arr = np.array(ids, dtype=object)
+        codes = {lv: np.array([self.infos[s].codes.get(lv) for s in ids], dtype=object) for lv in LEVEL_COLS}
+        metric_arr = np.array(metrics, dtype=object)
+        decibel = np.array([is_decibel(x) for x in metrics])
+        raw_start = int(np.searchsorted(clock.utc, self.raw_from))
+        local_day = (clock.utc + np.timedelta64(TZ_OFFSET_H, "h")).astype("datetime64[D]")
+        step = max(1, BLOCK_VALUES // (h * m))
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            cube = np.stack([series[x][a:b] for x in metrics], axis=-1)  # sensor × hour × metric
+            flat = cube.reshape(-1)
+            idx = np.flatnonzero(np.isfinite(flat))
+            si, hi, mi = a + idx // (h * m), (idx // m) % h, idx % m
+            vals = flat[idx]
+            cols = {"sensor_id": ids_arr[si], "kind": kind, "hour": clock.utc[hi], "metric": metric_arr[mi], "n": 1,
+                    "total": vals, "vmin": vals, "vmax": vals,
+                    "etotal": np.where(decibel[mi], 10 ** (vals / 10), np.nan) if decibel.any() else None,
+                    **{f"{lv}_code": codes[lv][si] for lv in LEVEL_COLS}}
+            self.counts["hourly"] += bulkload.load(self.session, SensorHourly, cols, idx.size)
+            raw = hi >= raw_start
+            self.counts["raw"] += bulkload.load(self.session, SensorReading, {
+                "sensor_id": ids_arr[si[raw]], "ts": clock.utc[hi[raw]], "metric": metric_arr[mi[raw]],
+                "value": vals[raw]}, int(raw.sum()))
+            has = np.isfinite(cube)
+            last = h - 1 - np.argmax(has[:, ::-1, :], axis=1)  # sensor × metric
+            for i in range(b - a):
+                sid = ids[a + i]
+                for j, metric in enumerate(metrics):
+                    if has[i, :, j].any():
+                        t = last[i, j]
+                        self.latest.append((sid, metric, clock.utc[t], float(cube[i, t, j])))
+                any_hour = np.flatnonzero(has[i].any(axis=1))
+                if any_hour.size:
+                    self.last_seen[sid] = _utc(clock.utc[any_hour[-1]])
+            frame = pd.DataFrame({"sensor_id": ids_arr[si], "hour": pd.DatetimeIndex(clock.utc[hi]).tz_localize("UTC"),
+                                  "metric": metric_arr[mi], "value": vals})
+            days = {ids[a + i]: set(pd.DatetimeIndex(np.unique(local_day[has[i].any(axis=1)])).date)
+                    for i in range(b - a)}
+            del cube, flat, has
+            self._daily(kind, frame, {s: d for s, d in days.items() if d})
+
+    def _daily(self, kind: str, frame: pd.DataFrame, days: dict[str, set]) -> None:
+        """sensor_daily for the block, with the functions the ingester uses (sensors.daily)."""
+        if kind == "iot" or not days:
+            return
+        if kind == "air":
+            records = air_day_rows_many(frame, days)
+        else:
+            records = {}
+            for sid, part in frame.groupby("sensor_id", sort=False):
+                wanted = days.get(sid, set())
+                if kind == "noise":  # a night runs into the next date
+                    wanted = wanted | {d - timedelta(days=1) for d in wanted}
+                records[sid] = station_day_rows(self.infos[sid], part[["hour", "metric", "value"]], wanted)
+        out = [(sid, r) for sid, recs in records.items() for r in recs]
+        if not out:
+            return
+        sids = [sid for sid, _ in out]
+        cols = {"sensor_id": sids, "kind": kind, "day": [local_midnight(r["day"]) for _, r in out],
+                "metric": [r["metric"] for _, r in out], "value": [r["value"] for _, r in out],
+                "edition": [r["edition"] for _, r in out], "detail": [r["detail"] for _, r in out],
+                **{f"{lv}_code": [self.infos[s].codes.get(lv) for s in sids] for lv in LEVEL_COLS}}
+        self.counts["daily"] += bulkload.load(self.session, SensorDaily, cols, len(out))
+
+    def finish(self) -> None:
+        """sensor_latest and each sensor's last_seen_at."""
+        from sqlalchemy import bindparam, update
+
+        if self.latest:
+            sid, metric, ts, value = zip(*self.latest)
+            bulkload.load(self.session, SensorLatest, {"sensor_id": list(sid), "metric": list(metric),
+                                                       "ts": np.array(ts), "value": np.array(value)}, len(sid))
+        st = Sensor.__table__
+        if self.last_seen:
+            self.session.execute(update(st).where(st.c.id == bindparam("sid")).values(last_seen_at=bindparam("seen")),
+                                 [{"sid": s, "seen": t} for s, t in self.last_seen.items()])
 
 
-def _days(hours: pd.Series) -> set:
-    return set(hours.dt.tz_convert("Asia/Shanghai").dt.date)
+def _utc(hour: np.datetime64) -> datetime:
+    return pd.Timestamp(hour).tz_localize("UTC").to_pydatetime()
 
 
-def _daily(session: Session, frame: pd.DataFrame, infos: dict[str, SensorInfo]) -> int:
-    air_ids = [s for s, i in infos.items() if i.kind == "air"]
-    air = frame[frame["sensor_id"].isin(air_ids)]
-    records = air_day_rows_many(air, {sid: _days(part["hour"]) for sid, part in air.groupby("sensor_id")})
-    for sid, part in frame[~frame["sensor_id"].isin(air_ids)].groupby("sensor_id"):
-        info = infos[sid]
-        if info.kind == "iot":
-            continue
-        days = _days(part["hour"])
-        days |= {d - timedelta(days=1) for d in days} if info.kind == "noise" else set()
-        records[sid] = station_day_rows(info, part[["hour", "metric", "value"]], days)
-    out = []
-    for sid, recs in records.items():
-        info = infos[sid]
-        codes = [info.codes.get(lv) for lv in LEVEL_COLS]
-        out.extend((sid, info.kind, local_midnight(r["day"]), r["metric"], r["value"], r["edition"], r["detail"], *codes)
-                   for r in recs)
-    return bulk_insert(session, SensorDaily.__table__, ("sensor_id", "kind", "day", "metric", "value", "edition",
-                                                        "detail", *(f"{lv}_code" for lv in LEVEL_COLS)), out)
-
-
-def _area_daily(session: Session, frame: pd.DataFrame, infos: dict[str, SensorInfo], city_code: str) -> int:
-    air = frame[frame["metric"].isin(AIR_POLLUTANTS)].copy()
-    if air.empty:
+def _area_daily(session: Session, clock: Clock, series: dict[str, np.ndarray], district_of: list[str | None],
+                city_code: str) -> int:
+    """sensor_area_daily for the city and each district: per hour and pollutant the mean over the area's
+    stations that reported it (as sensors.daily.area_frame averages sensor_hourly), then assessed like
+    one station (HJ 663 城市点位平均)."""
+    metrics = [m for m in sorted(series) if m in AIR_POLLUTANTS]
+    if not metrics:
         return 0
-    air["district"] = air["sensor_id"].map(lambda s: infos[s].codes.get("district"))
-    groups = [("city", city_code, air)] + [("district", d, part) for d, part in air.groupby("district") if d]
+    districts = np.array([d or "" for d in district_of], dtype=object)
+    groups = [("city", city_code, np.ones(len(districts), bool))] + [
+        ("district", d, districts == d) for d in sorted(set(districts)) if d]
+    hours = pd.DatetimeIndex(clock.utc).tz_localize("UTC")
+    local_day = (clock.utc + np.timedelta64(TZ_OFFSET_H, "h")).astype("datetime64[D]")
     areas, days, meta = [], {}, {}
-    for level, code, part in groups:
-        area = part.groupby(["hour", "metric"], as_index=False)["value"].mean().assign(sensor_id=code)
-        areas.append(area)
-        days[code] = _days(area["hour"])
-        meta[code] = (level, int(part["sensor_id"].nunique()))
+    for level, code, mask in groups:
+        reported = np.zeros(int(mask.sum()), bool)
+        for metric in metrics:
+            part = series[metric][mask]
+            ok = np.isfinite(part)
+            reported |= ok.any(axis=1)
+            count = ok.sum(axis=0)
+            mean = np.where(ok, part, 0.0).sum(axis=0) / np.maximum(count, 1)
+            have = count > 0
+            if have.any():
+                areas.append(pd.DataFrame({"sensor_id": code, "hour": hours[have], "metric": metric,
+                                           "value": mean[have]}))
+                days.setdefault(code, set()).update(pd.DatetimeIndex(np.unique(local_day[have])).date)
+        meta[code] = (level, int(reported.sum()))
+    if not areas:
+        return 0
     records = air_day_rows_many(pd.concat(areas, ignore_index=True), days)
-    out = [(code, meta[code][0], city_code, "air", local_midnight(r["day"]), r["metric"], r["value"], r["edition"],
-            meta[code][1], r["detail"]) for code, recs in records.items() for r in recs]
-    return bulk_insert(session, SensorAreaDaily.__table__, ("region_code", "level", "city_code", "kind", "day", "metric",
-                                                            "value", "edition", "stations", "detail"), out)
+    out = [(code, r) for code, recs in records.items() for r in recs]
+    cols = {"region_code": [c for c, _ in out], "level": [meta[c][0] for c, _ in out], "city_code": city_code,
+            "kind": "air", "day": [local_midnight(r["day"]) for _, r in out], "metric": [r["metric"] for _, r in out],
+            "value": [r["value"] for _, r in out], "edition": [r["edition"] for _, r in out],
+            "stations": [meta[c][1] for c, _ in out], "detail": [r["detail"] for _, r in out]}
+    return bulkload.load(session, SensorAreaDaily, cols, len(out))
+
+
+SENSOR_TABLES = (SensorHourly, SensorReading, SensorLatest, SensorDaily, SensorAreaDaily)
 
 
 def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -> dict:  # noqa: ANN001
@@ -388,7 +445,15 @@ def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -
         tail[rng.choice(n, size=k, replace=False)] = rng.integers(8, 48, size=k) if k else []
         return tail
 
-    frames = []
+    timing: dict[str, float] = {}
+    writer = _Writer(session, infos, raw_from)
+    deferred = bulkload.drop_indexes_if_empty(session, SENSOR_TABLES)
+
+    def write(kind: str, kind_clock: Clock, series: dict[str, np.ndarray]) -> None:
+        t0 = _time.perf_counter()
+        writer.write(kind, ids[kind], kind_clock, series)
+        timing[kind] = round(_time.perf_counter() - t0, 1)
+
     air_district = [pl["codes"].get("district") for pl in places["air"]]
     episode_district = None
     if n_air:
@@ -400,24 +465,33 @@ def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -
         if episode_district is not None:
             tail[np.array(air_district) == episode_district] = 0  # keep the live episode visible
         _gaps(rng, air, tail)
-        frames.append(_long(ids["air"], clock.utc, air))
+        write("air", clock, air)
+        t0 = _time.perf_counter()
+        area = _area_daily(session, clock, air, air_district, city_code)
+        timing["area_daily"] = round(_time.perf_counter() - t0, 1)
+        del air
+    else:
+        area = 0
     if n_water:
         ws = water_series(rng, clock, water_quality, water_lake)
         every4 = (clock.lh % 4 == 0)
         for k in ws:
             ws[k] = np.where(every4[None, :], ws[k], np.nan)
         _gaps(rng, ws, offline_tail(n_water))
-        frames.append(_long(ids["water"], clock.utc, ws))
+        write("water", clock, ws)
+        del ws
     if n_noise:
         ns = {"Leq": noise_series(rng, clock, zones, loud)}
         _gaps(rng, ns, offline_tail(n_noise))
-        frames.append(_long(ids["noise"], clock.utc, ns))
+        write("noise", clock, ns)
+        del ns
     hydro_events: list[dict] = []
     if n_hydro:
         rain, level, hydro_events = hydro_series(rng, clock, hydro_base)
         hs = {"rainfall": rain, "water_level": level}
         _gaps(rng, hs, offline_tail(n_hydro))
-        frames.append(_long(ids["hydro"], clock.utc, hs))
+        write("hydro", clock, hs)
+        del hs
     if n_iot:
         lh = iot_clock.lh[None, :]
         h = iot_clock.n
@@ -438,24 +512,20 @@ def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -
                "lamp_on": np.where(~man[:, None], lamp, np.nan),
                "power": np.where(~man[:, None], power, np.nan)}
         _gaps(rng, iot, offline_tail(n_iot))
-        frames.append(_long(ids["iot"], iot_clock.utc, iot))
+        write("iot", iot_clock, iot)
+        del iot
 
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["sensor_id", "hour", "metric", "value"])
-    counts = _insert_long(session, frame, infos, raw_from)
-    last_seen = frame.groupby("sensor_id")["hour"].max()
-    from sqlalchemy import bindparam, update
-
-    st = Sensor.__table__
-    session.execute(update(st).where(st.c.id == bindparam("sid")).values(last_seen_at=bindparam("seen")),
-                    [{"sid": s, "seen": t.to_pydatetime()} for s, t in last_seen.items()])
-    daily = _daily(session, frame, infos)
-    area = _area_daily(session, frame, infos, city_code)
+    writer.finish()
+    t0 = _time.perf_counter()
+    bulkload.create_indexes(session, deferred)
+    bulkload.analyze(session, SENSOR_TABLES)
+    timing["indexes"] = round(_time.perf_counter() - t0, 1)
     alerts = _alerts(session, set(infos), end)
     return {
-        "sensors": {k: len(v) for k, v in ids.items()}, "hourly_rows": counts["hourly"], "raw_rows": counts["raw"],
-        "daily_rows": daily, "area_daily_rows": area, "from": clock.start.isoformat(), "until": end.isoformat(),
+        "sensors": {k: len(v) for k, v in ids.items()}, "hourly_rows": writer.counts["hourly"],
+        "raw_rows": writer.counts["raw"], "daily_rows": writer.counts["daily"], "area_daily_rows": area, "from": clock.start.isoformat(), "until": end.isoformat(),
         "raw_days": raw_days, "air_episodes": episodes, "hydro_events": hydro_events, "alerts": alerts,
-        "seconds": round(_time.perf_counter() - t_start, 1),
+        "seconds": {**timing, "total": round(_time.perf_counter() - t_start, 1)},
     }
 
 

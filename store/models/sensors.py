@@ -36,7 +36,14 @@ class SensorReading(Base):
 
 
 class SensorHourly(RegionKeyed, Base):
-    """Hourly means per sensor and metric, kept current on ingest (the indicator engine reads this)."""
+    """Hourly means per sensor and metric, kept current on ingest (the indicator engine reads this).
+
+    The biggest table (a city-year is ≈24 M rows), so it has only the two indexes its reads use:
+    the unique key (sensor_id, hour, metric) for per-station reads (station detail, alerts, daily
+    figures, the ingest upsert) and (metric, hour) for area reads (a district's or the city's hourly
+    pollutant means, indicators over a metric). The region columns are not indexed here: every area
+    read also names the metric and an hour range, and a single-column region index (≈ a fifth of a
+    year's rows for a district, all of them for the city) would only tempt the planner."""
 
     __tablename__ = "sensor_hourly"
     __table_args__ = (
@@ -47,7 +54,7 @@ class SensorHourly(RegionKeyed, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime())
     metric: Mapped[str] = mapped_column(String(20))
     n: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[float] = mapped_column(Float, default=0.0)
@@ -56,6 +63,12 @@ class SensorHourly(RegionKeyed, Base):
     # Decibel metrics only (noise Leq): sum of 10^(L/10), so the hourly Leq is the energy mean
     # 10·log10(etotal / n); an arithmetic mean of decibels would understate loud periods.
     etotal: Mapped[float | None] = mapped_column(Float)
+    # RegionKeyed's columns, without its per-column indexes (see above).
+    city_code: Mapped[str] = mapped_column(String(6))
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    street_code: Mapped[str | None] = mapped_column(String(9))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    grid_code: Mapped[str | None] = mapped_column(String(15))
 
 
 class SensorDaily(RegionKeyed, Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:03:27.469664
+Create Date: 2026-11-25 22:10:07.110401
 """
 from alembic import op
 import sqlalchemy as sa
@@ -460,13 +460,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('sensor_id', 'hour', 'metric', name='uq_sensor_hourly_key')
     )
     with op.batch_alter_table('sensor_hourly', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sensor_hourly_city_code'), ['city_code'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sensor_hourly_community_code'), ['community_code'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sensor_hourly_district_code'), ['district_code'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sensor_hourly_grid_code'), ['grid_code'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sensor_hourly_hour'), ['hour'], unique=False)
         batch_op.create_index('ix_sensor_hourly_metric_hour', ['metric', 'hour'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sensor_hourly_street_code'), ['street_code'], unique=False)
 
     op.create_table('sensor_latest',
     sa.Column('sensor_id', sa.String(length=40), nullable=False),
@@ -597,13 +591,7 @@ def downgrade() -> None:
     op.drop_table('sensor_readings')
     op.drop_table('sensor_latest')
     with op.batch_alter_table('sensor_hourly', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sensor_hourly_street_code'))
         batch_op.drop_index('ix_sensor_hourly_metric_hour')
-        batch_op.drop_index(batch_op.f('ix_sensor_hourly_hour'))
-        batch_op.drop_index(batch_op.f('ix_sensor_hourly_grid_code'))
-        batch_op.drop_index(batch_op.f('ix_sensor_hourly_district_code'))
-        batch_op.drop_index(batch_op.f('ix_sensor_hourly_community_code'))
-        batch_op.drop_index(batch_op.f('ix_sensor_hourly_city_code'))
 
     op.drop_table('sensor_hourly')
     with op.batch_alter_table('sensor_daily', schema=None) as batch_op:
