@@ -15,6 +15,11 @@ class Event(RegionKeyed, Base):
         UniqueConstraint("source", "source_id", name="uq_events_source_source_id"),
         Index("ix_events_status_deadline", "status", "stage_deadline"),
         Index("ix_events_district_reported", "district_code", "reported_at"),
+        # A district's figures for a month by each milestone (the tiles of a district; the single-column
+        # time indexes below serve the whole city).
+        Index("ix_events_district_registered", "district_code", "registered_at"),
+        Index("ix_events_district_handled", "district_code", "handled_at"),
+        Index("ix_events_district_closed", "district_code", "closed_at"),
         Index("ix_events_department_status", "department_code", "status"),
     )
 

@@ -75,7 +75,12 @@ class SensorDaily(RegionKeyed, Base):
     """Daily assessed figures per sensor (e.g. daily AQI with its edition), computed from hourly data."""
 
     __tablename__ = "sensor_daily"
-    __table_args__ = (UniqueConstraint("sensor_id", "day", "metric", name="uq_sensor_daily_key"),)
+    __table_args__ = (
+        UniqueConstraint("sensor_id", "day", "metric", name="uq_sensor_daily_key"),
+        # Indicators read one metric (AQI, PM2.5, Leq_day …) over a month: a day index alone walked every
+        # metric of every station on those days (3× slower than DuckDB's scan of AQI rows at tenth scale).
+        Index("ix_sensor_daily_metric_day", "metric", "day"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:10:07.110401
+Create Date: 2026-11-25 22:22:14.127169
 """
 from alembic import op
 import sqlalchemy as sa
@@ -149,7 +149,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_events_community_code'), ['community_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_department_code'), ['department_code'], unique=False)
         batch_op.create_index('ix_events_department_status', ['department_code', 'status'], unique=False)
+        batch_op.create_index('ix_events_district_closed', ['district_code', 'closed_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_district_code'), ['district_code'], unique=False)
+        batch_op.create_index('ix_events_district_handled', ['district_code', 'handled_at'], unique=False)
+        batch_op.create_index('ix_events_district_registered', ['district_code', 'registered_at'], unique=False)
         batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_grid_code'), ['grid_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_handled_at'), ['handled_at'], unique=False)
@@ -437,6 +440,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sensor_daily_day'), ['day'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_district_code'), ['district_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_grid_code'), ['grid_code'], unique=False)
+        batch_op.create_index('ix_sensor_daily_metric_day', ['metric', 'day'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_street_code'), ['street_code'], unique=False)
 
     op.create_table('sensor_hourly',
@@ -596,6 +600,7 @@ def downgrade() -> None:
     op.drop_table('sensor_hourly')
     with op.batch_alter_table('sensor_daily', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sensor_daily_street_code'))
+        batch_op.drop_index('ix_sensor_daily_metric_day')
         batch_op.drop_index(batch_op.f('ix_sensor_daily_grid_code'))
         batch_op.drop_index(batch_op.f('ix_sensor_daily_district_code'))
         batch_op.drop_index(batch_op.f('ix_sensor_daily_day'))
@@ -688,7 +693,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_handled_at'))
         batch_op.drop_index(batch_op.f('ix_events_grid_code'))
         batch_op.drop_index('ix_events_district_reported')
+        batch_op.drop_index('ix_events_district_registered')
+        batch_op.drop_index('ix_events_district_handled')
         batch_op.drop_index(batch_op.f('ix_events_district_code'))
+        batch_op.drop_index('ix_events_district_closed')
         batch_op.drop_index('ix_events_department_status')
         batch_op.drop_index(batch_op.f('ix_events_department_code'))
         batch_op.drop_index(batch_op.f('ix_events_community_code'))
