@@ -116,7 +116,11 @@ def engine_times(url: str, city: str) -> dict:
 
 
 def map_bytes(url: str, city: str, street: str) -> dict:
-    """Bytes of the deck spec the overview sends for its default layers, built by the page's own code."""
+    """Bytes of the deck spec the overview sends for its default layers, built by the page's own code
+    (outside a Streamlit server: its caches fall back to memory, which Streamlit would log each call)."""
+    import logging
+
+    logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
     os.environ["DATABASE_URL"] = url
     import settings
 
