@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry import shape as geo_shape
 from sqlalchemy import Integer, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 import settings
 from auth.masking import mask_record
@@ -28,10 +29,12 @@ from events.catalog import get_catalog
 from events.deadlines import DEADLINE_STATE_NAMES, PRIORITY_NAMES, deadline_state, remaining_text
 from events.departments import department_names, list_departments
 from events.photos import photo_path
+from store.frames import rows_frame
+from store.hints import rare
 from store.models import Event, EventDailyRollup, EventTransition, Region
 from store.period import Period
 from store.scope import Viewer, apply_scope, ensure_region_visible, ensure_visible, in_region, is_within, level_of
-from store.frames import rows_frame
+
 
 QUEUE_STATUSES = ("reported", "registered")  # what the dispatch console works on by default
 
@@ -77,6 +80,13 @@ class QueuePage:
         self.pages = max(1, math.ceil(self.total / self.page_size))
 
 
+def status_in(statuses) -> ColumnElement:  # noqa: ANN001
+    """Cases in these states; open states are marked rare, so a district's few open cases are read through
+    the status index rather than by walking every case the district ever had (store.hints.rare)."""
+    cond = Event.status.in_(list(statuses))
+    return rare(cond) if set(statuses) <= set(workflow.OPEN_STATUSES) else cond
+
+
 def case_list(session: Session, viewer: Viewer, *, statuses=None, category: str | None = None,  # noqa: ANN001
               source: str | None = None, region: str | None = None, deadline: str | None = None,
               department_code: str | None = None, search: str | None = None, page: int = 1,
@@ -86,7 +96,7 @@ def case_list(session: Session, viewer: Viewer, *, statuses=None, category: str 
     page_size = int(page_size or settings.get_settings().get("events", {}).get("page_size", 50))
     stmt = _scoped(viewer, region)
     if statuses:
-        stmt = stmt.where(Event.status.in_(list(statuses)))
+        stmt = stmt.where(status_in(statuses))
     if category:
         stmt = stmt.where(Event.category == category)
     if source:
@@ -151,7 +161,7 @@ def status_counts(session: Session, viewer: Viewer, region: str | None = None,
                   now: datetime | None = None) -> dict[str, int]:
     """Open cases per status in scope, plus 'overdue' and 'warning' among open cases."""
     now = _now(now)
-    base = _scoped(viewer, region).where(Event.status.in_(workflow.OPEN_STATUSES))
+    base = _scoped(viewer, region).where(status_in(workflow.OPEN_STATUSES))
     rows = session.execute(base.with_only_columns(Event.status, func.count(Event.id)).group_by(Event.status)).all()
     out = {s: 0 for s in workflow.OPEN_STATUSES}
     out.update({s: int(n) for s, n in rows})
@@ -173,7 +183,7 @@ def map_points(session: Session, viewer: Viewer, region: str | None = None, *, s
     and the total in scope; above [map].max_raw_points only the most urgent `limit` are sent."""
     now = _now(now)
     limit = int(limit or settings.get_settings()["map"]["max_raw_points"])
-    stmt = _scoped(viewer, region).where(Event.status.in_(list(statuses or workflow.OPEN_STATUSES)))
+    stmt = _scoped(viewer, region).where(status_in(statuses or workflow.OPEN_STATUSES))
     total = session.scalar(stmt.with_only_columns(func.count(Event.id))) or 0
     rows = session.execute(stmt.with_only_columns(*POINT_COLUMNS).order_by(Event.stage_deadline.is_(None), Event.stage_deadline, Event.id).limit(limit)).all()
     return point_frame(rows, now), int(total)
@@ -420,7 +430,7 @@ def department_figures(session: Session, viewer: Viewer, period: Period, now: da
     handled = base.where(Event.handled_at >= start, Event.handled_at < end)
     n, on_time = session.execute(handled.add_columns(
         func.count(Event.id), func.coalesce(func.sum(Event.handled_on_time.cast(Integer)), 0))).one()
-    open_stmt = base.where(Event.status.in_(workflow.WITH_DEPARTMENT))
+    open_stmt = base.where(status_in(workflow.WITH_DEPARTMENT))
     open_n = session.scalar(open_stmt.add_columns(func.count(Event.id))) or 0
     overdue = session.scalar(open_stmt.where(Event.stage_deadline < now).add_columns(func.count(Event.id))) or 0
     return {"handled": int(n), "handle_on_time_rate": _ratio(float(on_time), float(n)), "open": int(open_n),

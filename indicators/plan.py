@@ -77,27 +77,6 @@ def _hours_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
             f"(CAST(substr({end}, 20) AS REAL) - CAST(substr({start}, 20) AS REAL))) / 3600.0)")
 
 
-class rare(FunctionElement):  # noqa: N801 - SQL function style
-    """A condition true for few rows (open cases among a city's whole history). SQLite has no value
-    histograms and assumes status values are evenly spread, so it would scan the whole table in group
-    order; likelihood() tells it the truth. PostgreSQL keeps real statistics: the plain condition."""
-
-    # No Boolean type on purpose: SQLite would then render "likelihood(…) = 1", which hides the
-    # condition from the planner.
-    name = "rare"
-    inherit_cache = True
-
-
-@compiles(rare)
-def _rare_default(element, compiler, **kw):  # noqa: ANN001, ANN202
-    return compiler.process(list(element.clauses)[0], **kw)
-
-
-@compiles(rare, "sqlite")
-def _rare_sqlite(element, compiler, **kw):  # noqa: ANN001, ANN202
-    return f"likelihood({compiler.process(list(element.clauses)[0], **kw)}, 0.01)"
-
-
 @compiles(hours_between, "postgresql")
 def _hours_pg(element, compiler, **kw):  # noqa: ANN001, ANN202
     start, end = list(element.clauses)

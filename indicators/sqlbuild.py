@@ -22,8 +22,9 @@ from sqlalchemy import String, and_, case, cast, exists, func, literal, select, 
 from sqlalchemy.orm import Session
 
 from indicators import sources as S
-from indicators.plan import SqlMeasure, column, rare
+from indicators.plan import SqlMeasure, column
 from store.models import LEVELS, Region
+from store.hints import rare
 from store.period import Period
 from store.scope import Viewer, level_of
 
