@@ -27,3 +27,15 @@ def test_bench_demo_scale_produces_every_figure(tmp_path):
     assert figures["events"] > 20_000 and figures["grids"] > 500
     assert figures["map_event_mode_city"] == "bins" and figures["map_event_mode_street"] == "points"
     assert "overview_warm_ms" in run.stdout
+
+
+def test_bench_report_puts_runs_side_by_side(tmp_path):
+    from bench.report import table
+
+    demo = {"scale": "demo", "backend": "sqlite", "seed_s": 10.5, "db_bytes": 155_000_000, "map_bytes_city": 300_000}
+    city = {"scale": "city", "backend": "postgres", "seed_s": 480.0, "db_bytes": 9_100_000_000}
+    text = table([demo, city])
+    assert "| demo sqlite | city postgres |" in text
+    assert "| seed_s | 10.5 | 480 | 600 |" in text
+    assert "| db_bytes | 155 MB | 9.10 GB |  |" in text
+    assert "| map_bytes_city | 300 KB | — | 2000 KB |" in text

@@ -1,0 +1,47 @@
+"""python -m bench.report A.json B.json … — the figures of several bench runs side by side (markdown),
+with the issue's targets, to show how each figure grows from demo to tenth to city scale."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.__main__ import TARGETS
+
+ROWS = ("seed_s", "seed_peak_rss_mb", "db_bytes", "events", "grids", "server_startup_ms", "overview_cold_ms",
+        "overview_warm_ms", "district_first_ms", "grid_first_ms", "all_indicators_all_districts_ms",
+        "one_indicator_all_grids_ms", "map_bytes_city", "map_bytes_street", "ratio_events_by_district_status",
+        "ratio_daily_aqi_by_district", "peak_rss_mb")
+
+
+def _fmt(key: str, value) -> str:  # noqa: ANN001
+    if value is None:
+        return "—"
+    if key == "db_bytes":
+        return f"{value / 1e9:.2f} GB" if value >= 1e9 else f"{value / 1e6:.0f} MB"
+    if key.startswith("map_bytes"):
+        return f"{value / 1e3:.0f} KB"
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def table(runs: list[dict]) -> str:
+    head = "| figure | " + " | ".join(f"{r['scale']} {r['backend']}" for r in runs) + " | target (city, SQLite) |"
+    lines = [head, "|" + "---|" * (len(runs) + 2)]
+    for key in ROWS:
+        target = TARGETS.get(key)
+        cells = [_fmt(key, r.get(key)) for r in runs]
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {'' if target is None else _fmt(key, target)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
+    if not paths:
+        print(__doc__)
+        return 2
+    print(table([json.loads(p.read_text()) for p in paths]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
