@@ -79,9 +79,13 @@ def refresh_statistics(engine: Engine) -> None:
     """After a bulk load: ANALYZE so the planners know the new table sizes (SQLite otherwise reads a
     year of sensor data through the city-code index, as selective-looking as any), and on SQLite fold
     the write-ahead log back into the database file (a big load leaves a WAL as large as the data)."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.commit()
+    if is_sqlite(engine):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    else:  # VACUUM also sets PostgreSQL's visibility map, without which no index-only scan happens
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     if is_sqlite(engine):
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:22:14.127169
+Create Date: 2026-11-25 22:32:40.071574
 """
 from alembic import op
 import sqlalchemy as sa
@@ -153,7 +153,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_events_district_code'), ['district_code'], unique=False)
         batch_op.create_index('ix_events_district_handled', ['district_code', 'handled_at'], unique=False)
         batch_op.create_index('ix_events_district_registered', ['district_code', 'registered_at'], unique=False)
-        batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at'], unique=False)
+        batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_grid_code'), ['grid_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_handled_at'), ['handled_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_registered_at'), ['registered_at'], unique=False)
