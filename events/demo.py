@@ -30,7 +30,7 @@ from events import deadlines, demo_text, rollup, routing
 from events.catalog import get_catalog
 from events.departments import DISTRICT_BUREAUS, code_for, ensure_demo_departments
 from store import bulkload
-from store.models import Department, Event, EventDailyRollup, EventTransition, Region, User
+from store.models import Department, Event, EventDailyRollup, EventDistrictDaily, EventTransition, Region, User
 
 SOURCES = np.array(["网格员", "12345", "巡查", "视频", "传感器"], dtype=object)
 SOURCE_WEIGHTS = np.array([0.38, 0.27, 0.18, 0.12, 0.05])
@@ -529,8 +529,9 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
     bulkload.load(session, EventDailyRollup, {c: roll[c].to_numpy() for c in roll.columns}, len(roll))
     t_roll = time.perf_counter() - t_start - t_gen - t_events - t_log
     bulkload.create_indexes(session, deferred)
+    rollup.rebuild_district(session)  # the district copy of the bulk-loaded grid rollup
     bulkload.fix_sequence(session, Event)
-    bulkload.analyze(session, (Event, EventTransition, EventDailyRollup))
+    bulkload.analyze(session, (Event, EventTransition, EventDailyRollup, EventDistrictDaily))
     session.flush()
 
     open_now = np.isin(status, [s for s in status_names() if s not in ("closed", "rejected")])

@@ -10,6 +10,11 @@ Each counter counts a milestone on the local (Asia/Shanghai) day it happened:
   reworked    返工 transitions, on the day of the rework
 So any period's figure is a SUM over days and any level's figure a GROUP BY on an ancestor code.
 `recount` rebuilds the same numbers from the events (and the rework log) for checks and repairs.
+
+event_district_daily holds the same counters per day × district × category × source (what city and
+district figures read: a year of a prefecture city is ~100k rows there against ~2.4M in the grid
+rollup). `bump` adds to both in the same transaction; after a bulk load of the grid rollup,
+`rebuild_district` derives it in one INSERT … SELECT.
 """
 from __future__ import annotations
 
@@ -17,17 +22,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 import settings
-from store.models import Event, EventDailyRollup, EventTransition
+from store.models import Event, EventDailyRollup, EventDistrictDaily, EventTransition
 from store.frames import rows_frame
 
 COUNTERS = ("reported", "registered", "rejected", "dispatched", "dispatched_on_time", "handled",
             "handled_on_time", "closed", "closed_on_time", "reworked", "handle_hours_sum", "satisfied", "rated")
 KEY = ("day", "grid_code", "category", "source")
+DISTRICT_KEY = ("day", "district_code", "category", "source")
 REGION_COLUMNS = ("city_code", "district_code", "street_code", "community_code", "grid_code")
 
 
@@ -35,13 +41,23 @@ def local_tz() -> ZoneInfo:
     return ZoneInfo(settings.get_settings()["app"]["timezone"])
 
 
-def _upsert(session: Session):  # noqa: ANN202
+def _upsert(session: Session, model=EventDailyRollup):  # noqa: ANN001, ANN202
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(EventDailyRollup)
+        return postgresql.insert(model)
     if dialect == "sqlite":
-        return sqlite.insert(EventDailyRollup)
+        return sqlite.insert(model)
     raise NotImplementedError(f"rollup upsert not implemented for {dialect}")
+
+
+def _add(session: Session, model, key: tuple[str, ...], values: dict, increments: dict) -> None:  # noqa: ANN001
+    stmt = _upsert(session, model).values(**values)
+    table = model.__table__
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[k] for k in key],
+        set_={c: table.c[c] + stmt.excluded[c] for c in increments},
+    )
+    session.execute(stmt)
 
 
 def bump(session: Session, event: Event, at: datetime, **increments: float) -> None:
@@ -59,13 +75,10 @@ def bump(session: Session, event: Event, at: datetime, **increments: float) -> N
     values.update(day=at.astimezone(local_tz()).date(), category=event.category, source=event.source)
     values.update({c: 0 for c in COUNTERS})
     values.update(increments)
-    stmt = _upsert(session).values(**values)
-    table = EventDailyRollup.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c[k] for k in KEY],
-        set_={c: table.c[c] + stmt.excluded[c] for c in increments},
-    )
-    session.execute(stmt)
+    _add(session, EventDailyRollup, KEY, values, increments)
+    district = {k: values[k] for k in ("day", "city_code", "category", "source", *COUNTERS)}
+    district["district_code"] = values["district_code"] or ""
+    _add(session, EventDistrictDaily, DISTRICT_KEY, district, increments)
 
 
 # -- recount --------------------------------------------------------------------------------------------
@@ -196,4 +209,35 @@ def rebuild(session: Session) -> int:
     rows = rows_from_frame(frame, regions)
     if rows:
         session.execute(insert(EventDailyRollup), rows)
+    rebuild_district(session)
     return len(rows)
+
+
+def rebuild_district(session: Session) -> int:
+    """Derive event_district_daily from the grid rollup (after a bulk load or a rebuild)."""
+    g = EventDailyRollup
+    district = func.coalesce(g.district_code, literal_column("''"))  # one literal: PostgreSQL matches GROUP BY
+    summed = select(g.day, g.city_code, district, g.category, g.source,
+                    *[func.sum(getattr(g, c)) for c in COUNTERS]
+                    ).group_by(g.day, g.city_code, district, g.category, g.source)
+    session.execute(delete(EventDistrictDaily))
+    session.execute(insert(EventDistrictDaily).from_select(
+        ["day", "city_code", "district_code", "category", "source", *COUNTERS], summed))
+    return session.scalar(select(func.count()).select_from(EventDistrictDaily)) or 0
+
+
+def district_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFrame:
+    """Rows where event_district_daily disagrees with the grid rollup summed by district (empty = consistent)."""
+    g, d = EventDailyRollup, EventDistrictDaily
+    key = ["day", "district_code", "category", "source"]
+    district = func.coalesce(g.district_code, literal_column("''"))
+    grid = rows_frame(session.execute(select(
+        g.day, district, g.category, g.source, *[func.sum(getattr(g, c)) for c in COUNTERS]
+    ).group_by(g.day, district, g.category, g.source)).all(), columns=[*key, *COUNTERS])
+    dist = rows_frame(session.execute(select(d.day, d.district_code, d.category, d.source,
+                                             *[getattr(d, c) for c in COUNTERS])).all(), columns=[*key, *COUNTERS])
+    a = grid.set_index(key).astype(float).sort_index()
+    b = dist.set_index(key).astype(float).sort_index()
+    a, b = a.align(b, fill_value=0.0)
+    bad = ((a - b).abs() > tolerance).any(axis=1)
+    return pd.concat({"grid": a[bad], "district": b[bad]}, axis=1)

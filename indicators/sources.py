@@ -45,6 +45,7 @@ class SourceSpec:
 SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
     SourceSpec("events", "事件（案件）表", "columns"),
     SourceSpec("event_daily_rollup", "事件日汇总表", "columns"),
+    SourceSpec("event_district_daily", "事件区县日汇总表", "columns", levels=("city", "district")),
     SourceSpec("event_transitions", "案件流转记录表", "columns", via=Via("events", "event_id", "id")),
     SourceSpec("sensors", "监测设备表", "columns"),
     SourceSpec("sensor_hourly", "监测小时汇总表", "columns"),
@@ -61,6 +62,10 @@ SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
 )}
 
 EXTERNAL_TABLE = "external_values"
+
+# Coarser copies of a source that hold the same rows summed to fewer levels. The SQL builder reads the
+# coarse one whenever everything a query needs exists there: it is the same figure from far fewer rows.
+COARSER: dict[str, tuple[str, ...]] = {"event_daily_rollup": ("event_district_daily",)}
 
 
 def closed_domain(source: str, column_name: str) -> frozenset[str] | None:

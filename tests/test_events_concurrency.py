@@ -55,6 +55,7 @@ def _check_one_winner(engine, eid: int, version: int, outcomes: dict) -> None:  
         assert dispatches == 1 and audits == 1
         assert rollup.stored(s)["dispatched"].sum() == 1
         assert rollup.differences(s).empty
+        assert rollup.district_differences(s).empty
 
 
 def _dispatch(engine, viewer, eid, version, outcomes, barrier=None) -> None:  # noqa: ANN001
@@ -139,6 +140,7 @@ def test_parallel_writes_to_one_rollup_row_add_up(db_engine):
     with session_scope(db_engine, readonly=True) as s:
         assert rollup.stored(s)["registered"].sum() == 2
         assert rollup.differences(s).empty
+        assert rollup.district_differences(s).empty
 
 
 CHILD = r"""

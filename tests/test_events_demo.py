@@ -46,6 +46,7 @@ def test_rollup_equals_recount(demo_db):
         workflow.transition(s, e.id, "register", DUTY, now=NOW)
     with session_scope(engine, readonly=True) as s:
         assert rollup.differences(s).empty
+        assert rollup.district_differences(s).empty
 
 
 def test_every_case_follows_the_table(demo_db):

@@ -52,6 +52,7 @@ def test_good_utf8_file_imports_everything(city_engine):
         assert rows[0].reporter_phone == "13812341234"
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "event_import")) == 1
         assert rollup.differences(s).empty
+        assert rollup.district_differences(s).empty
 
 
 def test_gbk_file_is_read(sqlite_city_engine):

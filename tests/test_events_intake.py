@@ -40,6 +40,7 @@ def test_create_sets_codes_deadline_log_audit_and_rollup(city_engine):
         assert s.scalar(select(func.count()).select_from(EventTransition)) == 1
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "event_report")) == 1
         assert rollup.differences(s).empty
+        assert rollup.district_differences(s).empty
 
 
 @pytest.mark.parametrize("system", ["gcj02", "bd09"])

@@ -166,6 +166,7 @@ def test_return_and_redispatch(sqlite_city_engine):
                                 now=t + timedelta(hours=1))
         assert e.status == "dispatched" and e.dispatched_at == first_dispatch  # 派遣数 counts the first dispatch
         assert rollup.differences(s).empty
+        assert rollup.district_differences(s).empty
 
 
 def test_extension_moves_the_deadline_by_working_hours(sqlite_city_engine):
@@ -212,6 +213,7 @@ def test_hotline_close_requires_satisfaction(sqlite_city_engine):
         e = workflow.transition(s, event.id, "close", DUTY, satisfaction=4, now=t + timedelta(minutes=1))
         assert (e.status, e.satisfaction, e.closed_on_time) == ("closed", 4, True)
         assert rollup.differences(s).empty
+        assert rollup.district_differences(s).empty
 
 
 def test_full_cycle_on_both_backends(city_engine):
@@ -245,6 +247,7 @@ def test_full_cycle_on_both_backends(city_engine):
         audits = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.object_id == str(eid)))
         assert audits == len(steps) + 1
         assert rollup.differences(s).empty
+        assert rollup.district_differences(s).empty
         stored = rollup.stored(s).sum()
         assert (stored["reported"], stored["registered"], stored["dispatched"], stored["handled"],
                 stored["reworked"], stored["closed"]) == (1, 1, 1, 1, 1, 1)

@@ -81,3 +81,27 @@ def test_adjacent_periods_are_read_as_one_range_and_a_year_ago_as_another():
     assert [[b.key for b in run] for run in runs] == [["yoy"], ["prev", "cur"]]
     year = tuple(SB.Bucket(f"m{m}", Period.parse(f"2026-{m:02d}")) for m in range(12, 0, -1))
     assert len(SB.bucket_runs(SB.Request("440900", None, year, viewer))) == 1
+
+
+def test_city_and_district_figures_read_the_district_copy_of_the_rollup():
+    from store.models import EventDailyRollup as R
+    from store.period import Period
+    from store.scope import Viewer
+
+    closed = P.SqlMeasure("closed", "event_daily_rollup", "day", "sum", value=R.closed,
+                          where=R.source == "12345", zero_if_covered=True)
+    buckets = (SB.Bucket("cur", Period.parse("2026-10")),)
+    city = Viewer("l", "leader", "440900")
+
+    def pick(scope, child, viewer=city, measures=(closed,)):  # noqa: ANN001, ANN202
+        return SB.coarser_source(list(measures), SB.Request(scope, child, buckets, viewer))
+
+    assert pick("440900", "district") == "event_district_daily"
+    assert pick("440900", None) == "event_district_daily"
+    assert pick("440902", None) == "event_district_daily"
+    assert pick("440900", "street") is None            # streets are not in the district copy
+    assert pick("440902", None, Viewer("s", "leader", "440902001")) is None  # a street zone is not either
+    by_grid = P.SqlMeasure("g", "event_daily_rollup", "day", "count", where=R.grid_code.is_not(None))
+    assert pick("440900", "district", measures=(closed, by_grid)) is None   # a column only the grid rollup has
+    moved = SB._moved(closed.where, R.__table__, SB.S.table("event_district_daily"))
+    assert "event_district_daily.source" in str(moved)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert
 
+from events.rollup import rebuild_district
 from indicators.library import load_library
 from store.models import (
     Event, EventDailyRollup, ExternalValue, Resource, Sensor, SensorDaily, SensorLatest,
@@ -46,6 +47,7 @@ def rollup(session, point, day: date, source: str = "网格员", category: str =
     row.update(counts)
     session.execute(insert(EventDailyRollup), [{"day": day, **region_cols(point), "category": category,
                                                  "source": source, **row}])
+    rebuild_district(session)  # as after any bulk write of the grid rollup: the district copy follows
 
 
 _event_no = 0

@@ -130,3 +130,35 @@ class EventDailyRollup(Base):
     handle_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
     satisfied: Mapped[int] = mapped_column(Integer, default=0)
     rated: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EventDistrictDaily(Base):
+    """The same flow counters per day × district × category × source: what city- and district-level
+    figures read (a year of the city is ~25× fewer rows than the grid rollup, whose rows are barely
+    fewer than the cases themselves). Kept current by the same writes as the grid rollup."""
+
+    __tablename__ = "event_district_daily"
+    __table_args__ = (
+        UniqueConstraint("day", "district_code", "category", "source", name="uq_event_district_daily_key"),
+        Index("ix_event_district_daily_district_day", "district_code", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)  # local (Asia/Shanghai) calendar day
+    city_code: Mapped[str] = mapped_column(String(6))
+    district_code: Mapped[str] = mapped_column(String(6), default="")  # "" = outside every district
+    category: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    reported: Mapped[int] = mapped_column(Integer, default=0)
+    registered: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    reworked: Mapped[int] = mapped_column(Integer, default=0)
+    handle_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    rated: Mapped[int] = mapped_column(Integer, default=0)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:32:40.071574
+Create Date: 2026-11-25 22:53:43.604471
 """
 from alembic import op
 import sqlalchemy as sa
@@ -93,6 +93,33 @@ def upgrade() -> None:
         batch_op.create_index('ix_event_daily_rollup_district_day', ['district_code', 'day'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_daily_rollup_grid_code'), ['grid_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_daily_rollup_street_code'), ['street_code'], unique=False)
+
+    op.create_table('event_district_daily',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('city_code', sa.String(length=6), nullable=False),
+    sa.Column('district_code', sa.String(length=6), nullable=False),
+    sa.Column('category', sa.String(length=20), nullable=False),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('reported', sa.Integer(), nullable=False),
+    sa.Column('registered', sa.Integer(), nullable=False),
+    sa.Column('rejected', sa.Integer(), nullable=False),
+    sa.Column('dispatched', sa.Integer(), nullable=False),
+    sa.Column('dispatched_on_time', sa.Integer(), nullable=False),
+    sa.Column('handled', sa.Integer(), nullable=False),
+    sa.Column('handled_on_time', sa.Integer(), nullable=False),
+    sa.Column('closed', sa.Integer(), nullable=False),
+    sa.Column('closed_on_time', sa.Integer(), nullable=False),
+    sa.Column('reworked', sa.Integer(), nullable=False),
+    sa.Column('handle_hours_sum', sa.Float(), nullable=False),
+    sa.Column('satisfied', sa.Integer(), nullable=False),
+    sa.Column('rated', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_district_daily')),
+    sa.UniqueConstraint('day', 'district_code', 'category', 'source', name='uq_event_district_daily_key')
+    )
+    with op.batch_alter_table('event_district_daily', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_event_district_daily_day'), ['day'], unique=False)
+        batch_op.create_index('ix_event_district_daily_district_day', ['district_code', 'day'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -705,6 +732,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_category'))
 
     op.drop_table('events')
+    with op.batch_alter_table('event_district_daily', schema=None) as batch_op:
+        batch_op.drop_index('ix_event_district_daily_district_day')
+        batch_op.drop_index(batch_op.f('ix_event_district_daily_day'))
+
+    op.drop_table('event_district_daily')
     with op.batch_alter_table('event_daily_rollup', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_event_daily_rollup_street_code'))
         batch_op.drop_index(batch_op.f('ix_event_daily_rollup_grid_code'))
