@@ -146,9 +146,11 @@ def _plan_noise(ind, opts: Options) -> Plan:  # noqa: ANN001
     zone = t.c.detail["zone"].as_string()
     limit = case(*[(zone == z, noise_std.limit(z, part)) for z in noise_std.ZONES])
     measured = and_(t.c.kind == "noise", t.c.metric == f"Leq_{part}", t.c.value.is_not(None), limit.is_not(None))
+    narrow = (("kind", frozenset({"noise"})), ("metric", frozenset({f"Leq_{part}"})))  # lets a batch use its index
     num = SqlMeasure(f"{ind.id}:num", "sensor_daily", "day", "count", where=and_(measured, t.c.value <= limit),
-                     zero_if_covered=True)
-    den = SqlMeasure(f"{ind.id}:den", "sensor_daily", "day", "count", where=measured, zero_if_covered=True)
+                     zero_if_covered=True, narrow=narrow)
+    den = SqlMeasure(f"{ind.id}:den", "sensor_daily", "day", "count", where=measured, zero_if_covered=True,
+                     narrow=narrow)
     return Plan([num, den], lambda get: ratio(get(num.name), get(den.name), 100.0))
 
 
