@@ -95,7 +95,25 @@ class EventTransition(Base):
     detail: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
-class EventDailyRollup(Base):
+class FlowCounters:
+    """Mixin: the daily flow counters of the event rollups (see events/rollup.py for what each counts)."""
+
+    reported: Mapped[int] = mapped_column(Integer, default=0)
+    registered: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    reworked: Mapped[int] = mapped_column(Integer, default=0)
+    handle_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    rated: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EventDailyRollup(FlowCounters, Base):
     """Flow counts per day × grid × category × source, kept current on every write.
 
     Each counter counts the milestone on the day it happened (reported on day D, closed on day D...),
@@ -117,22 +135,9 @@ class EventDailyRollup(Base):
     grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
     category: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))
-    reported: Mapped[int] = mapped_column(Integer, default=0)
-    registered: Mapped[int] = mapped_column(Integer, default=0)
-    rejected: Mapped[int] = mapped_column(Integer, default=0)
-    dispatched: Mapped[int] = mapped_column(Integer, default=0)
-    dispatched_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    handled: Mapped[int] = mapped_column(Integer, default=0)
-    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    closed: Mapped[int] = mapped_column(Integer, default=0)
-    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    reworked: Mapped[int] = mapped_column(Integer, default=0)
-    handle_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    satisfied: Mapped[int] = mapped_column(Integer, default=0)
-    rated: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class EventDistrictDaily(Base):
+class EventDistrictDaily(FlowCounters, Base):
     """The same flow counters per day × district × category × source: what city- and district-level
     figures read (a year of the city is ~25× fewer rows than the grid rollup, whose rows are barely
     fewer than the cases themselves). Kept current by the same writes as the grid rollup."""
@@ -149,16 +154,3 @@ class EventDistrictDaily(Base):
     district_code: Mapped[str] = mapped_column(String(6), default="")  # "" = outside every district
     category: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))
-    reported: Mapped[int] = mapped_column(Integer, default=0)
-    registered: Mapped[int] = mapped_column(Integer, default=0)
-    rejected: Mapped[int] = mapped_column(Integer, default=0)
-    dispatched: Mapped[int] = mapped_column(Integer, default=0)
-    dispatched_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    handled: Mapped[int] = mapped_column(Integer, default=0)
-    handled_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    closed: Mapped[int] = mapped_column(Integer, default=0)
-    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
-    reworked: Mapped[int] = mapped_column(Integer, default=0)
-    handle_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    satisfied: Mapped[int] = mapped_column(Integer, default=0)
-    rated: Mapped[int] = mapped_column(Integer, default=0)
