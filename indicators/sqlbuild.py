@@ -24,8 +24,8 @@ from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from indicators import sources as S
 from indicators.plan import SqlMeasure, column
-from store.models import LEVELS, Region
 from store.hints import rare
+from store.models import LEVELS, Region
 from store.period import Period
 from store.scope import Viewer, level_of
 
