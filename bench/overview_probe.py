@@ -48,7 +48,8 @@ def main() -> None:
     warm = [run_page(city, period) for _ in range(int(repeat))]
     district_first = run_page(district, period)
     grid_first = run_page(grid, period)
-    print(json.dumps({"server_startup_ms": round(startup, 1), "overview_cold_ms": round(cold, 1), "overview_warm_ms": round(statistics.median(warm), 1),
+    print(json.dumps({"server_startup_ms": round(startup, 1), "overview_cold_ms": round(cold, 1),
+                      "overview_warm_ms": round(statistics.median(warm), 1),
                       "overview_warm_all_ms": [round(w, 1) for w in warm],
                       "district_first_ms": round(district_first, 1), "grid_first_ms": round(grid_first, 1),
                       "probe_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))

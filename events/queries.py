@@ -35,7 +35,6 @@ from store.models import Event, EventDailyRollup, EventTransition, Region
 from store.period import Period
 from store.scope import Viewer, apply_scope, ensure_region_visible, ensure_visible, in_region, is_within, level_of
 
-
 QUEUE_STATUSES = ("reported", "registered")  # what the dispatch console works on by default
 
 

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 import settings
 from events.queries import POINT_COLUMNS, point_frame
 from events.workflow import OPEN_STATUSES
+from store.frames import rows_frame
 from store.models import Event, Region
 from store.period import Period
 from store.scope import Viewer, apply_scope, in_region, level_of
-from store.frames import rows_frame
 
 POINT_LEVELS = ("street", "community", "grid")
 

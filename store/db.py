@@ -85,9 +85,7 @@ def refresh_statistics(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     else:  # VACUUM also sets PostgreSQL's visibility map, without which no index-only scan happens
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
-    if is_sqlite(engine):
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
