@@ -10,7 +10,7 @@ import streamlit as st
 import indicators
 import settings
 from auth.roles import pages_for
-from ui import chrome, login
+from ui import audit_trail, chrome, login
 
 st.set_page_config(page_title=settings.get_settings()["app"]["title"],
                    page_icon=str(settings.ROOT / "static" / "favicon.png"), layout="wide")
@@ -30,6 +30,8 @@ if viewer is None:
     st.stop()
 
 specs = pages_for(viewer.role)
+# A page of the product this role may not open (bookmark, edited URL): say so once, and audit it.
+audit_trail.note_refused_page(viewer, {p.url_path for p in specs})
 # ?wall=1 turns any URL into the wall (大屏) for roles that may use it: no menu, no sidebar.
 wall_mode = st.query_params.get("wall") == "1" and any(p.url_path == "wall" for p in specs)
 if wall_mode:

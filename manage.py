@@ -6,25 +6,44 @@ function takes the parsed arguments and returns an exit code.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from auth import audit_cli
+from auth import cli as auth_cli
+from demo import cli as demo_cli
+from emergency import cli as emergency_cli
+from events import cli as events_cli
+from exchange import cli as exchange_cli
+from geo import address_cli
+from geo import cli as geo_cli
+from indicators import cli as indicators_cli
+from open311 import cli as open311_cli
+from sensors import cli as sensors_cli
+from store import cli as store_cli
+from supervision import cli as supervision_cli
+
 COMMAND_MODULES = (
-    "store.cli",      # migrate, seed-demo, info
-    "geo.cli",        # import-boundaries, locate, export-boundaries
-    "auth.cli",       # create-user, set-password, deactivate-user, unlock-user, list-users
-    "emergency.cli",  # import-resources, import-inventory, emergency-coverage
-    "sensors.cli",    # import-sensors, import-readings, ingest-mqtt, sensor-status, evaluate-alerts
-    "events.cli",     # import-events, event-rollup-check
-    "indicators.cli",  # import-stats, check-indicators
+    store_cli,       # migrate, info
+    demo_cli,        # seed-demo
+    geo_cli,         # import-boundaries, locate, export-boundaries
+    auth_cli,        # create-user, set-password, deactivate-user, unlock-user, list-users
+    audit_cli,       # audit archive, audit flush
+    emergency_cli,   # import-resources, import-inventory, emergency-coverage
+    sensors_cli,     # import-sensors, import-readings, ingest-mqtt, sensor-status, evaluate-alerts
+    events_cli,      # import-events, event-rollup-check
+    indicators_cli,  # import-stats, check-indicators
+    address_cli,     # import-addresses, geocode
+    open311_cli,     # api-key create|list|revoke, open311 process-pending
+    supervision_cli,  # supervision escalate, supervision hotspots
+    exchange_cli,    # exchange run|pull|snapshot|status|replay|check-rules
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="manage.py", description="一网统管 城市运行指挥平台 管理命令")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 

@@ -6,11 +6,14 @@ import getpass
 import os
 import sys
 
+import settings
 from auth import service
 from auth.passwords import PasswordRuleError, rules_text
 from auth.roles import ROLE_NAMES
+from auth.views import AuthViews
+from store import region_codes
 from store.db import get_engine, session_scope
-from store.scope import PermissionDenied
+from store.scope import PermissionDenied, Viewer
 
 
 def _actor() -> str:
@@ -78,9 +81,32 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     return _run(go)
 
 
+def cmd_set_role(args: argparse.Namespace) -> int:
+    def go() -> None:
+        with session_scope(get_engine()) as s:
+            service.change_role(s, args.name, args.role, actor=_actor())
+        print(f"已将 {args.name} 的角色改为{ROLE_NAMES[args.role]}，其现有登录会话已全部结束")
+    return _run(go)
+
+
+def cmd_reset_second_factor(args: argparse.Namespace) -> int:
+    def go() -> None:
+        with session_scope(get_engine()) as s:
+            service.reset_second_factor(s, args.name, actor=_actor())
+        print(f"已重置 {args.name} 的二次验证，下次登录时须重新设置")
+    return _run(go)
+
+
+def _operator() -> Viewer:
+    """The operator at the command line reads as an account manager over the configured city's whole
+    province (every account of this deployment); the shell is the credential here."""
+    city = settings.get_settings()["city"]["code"]
+    return Viewer(_actor(), "sys_admin", region_codes.ancestor_at(city, "province") or city)
+
+
 def cmd_list_users(args: argparse.Namespace) -> int:
-    with session_scope(get_engine(), readonly=True) as s:
-        rows = service.list_users(s, None)
+    with AuthViews.open(get_engine(), _operator()) as views:
+        rows = views.users()
     for r in rows:
         state = "启用" if r["active"] else "停用"
         dept = f" 部门={r['department_code']}" if r["department_code"] else ""
@@ -118,6 +144,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argpars
     p = sub.add_parser("unlock-user", help="解除账号登录锁定")
     p.add_argument("name")
     p.set_defaults(func=cmd_unlock)
+
+    p = sub.add_parser("set-role", help="变更账号角色（授予管理员角色也用此命令）")
+    p.add_argument("name")
+    p.add_argument("role", choices=sorted(ROLE_NAMES), help=f"角色：{roles}")
+    p.set_defaults(func=cmd_set_role)
+
+    p = sub.add_parser("reset-2fa", help="重置账号的二次验证（手机丢失时），下次登录重新设置")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_reset_second_factor)
 
     p = sub.add_parser("list-users", help="列出账号")
     p.set_defaults(func=cmd_list_users)

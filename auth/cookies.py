@@ -58,6 +58,14 @@ def cookie_name() -> str:
     return settings.get_settings()["auth"].get("cookie_name", "cityops_session")
 
 
+def secure_flag(https: bool) -> bool:
+    """Whether a cookie we set gets the Secure flag: `[auth].cookie_secure` true/false, or "auto" =
+    when the browser's connection was HTTPS (auth.clients.came_over_https: the request's scheme, or
+    X-Forwarded-Proto from a trusted proxy)."""
+    setting = settings.get_settings()["auth"].get("cookie_secure", "auto")
+    return setting if isinstance(setting, bool) else bool(https)
+
+
 def max_age_seconds() -> int:
     return int(float(settings.get_settings()["auth"].get("session_max_hours", 12)) * 3600)
 

@@ -1,4 +1,6 @@
 """Demo accounts: one per role, all with the documented demo password (README lists them).
+Roles whose [security].second_factor is "required" (the three administrators and the duty officer)
+set up their authenticator app at their first sign-in, like any real account.
 
 Zones are read from the regions the geo generator made, so the accounts follow the city in config:
 the city itself, 茂南区 (440902, or the first district if the city has none with that code) and the
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 
 import settings
 from auth.service import create_user
+from store import region_codes
 from store.models import Department, Region
 
 DEMO_PASSWORD = "Demo@2026!"
@@ -34,7 +37,7 @@ def _district(session: Session, city: str) -> str:
 
 def _first_grid(session: Session, district: str) -> str:
     code = session.execute(
-        select(Region.code).where(Region.level == "grid", Region.code.startswith(district, autoescape=True))
+        select(Region.code).where(Region.level == "grid", region_codes.code_inside(Region.code, district))
         .order_by(Region.code).limit(1)
     ).scalar_one_or_none()
     if code is None:
@@ -62,17 +65,18 @@ def demo_users(session: Session) -> list[dict]:
         {"username": "chengguan", "display_name": "城管局·张志强", "role": "department", "zone_code": city,
          "department_code": _city_bureau(session, city) or f"{city}-{DEMO_BUREAU}"},
         {"username": "wangge", "display_name": "网格员·刘芳", "role": "grid_officer", "zone_code": grid},
-        {"username": "admin", "display_name": "系统管理员", "role": "admin", "zone_code": city},
+        {"username": "daping", "display_name": "指挥中心大屏", "role": "wall_display", "zone_code": city},
+        # 三权分立: one account per administrator role, none holding two.
+        {"username": "xitong", "display_name": "系统管理员·周敏", "role": "sys_admin", "zone_code": city},
+        {"username": "anquan", "display_name": "安全管理员·吴刚", "role": "sec_admin", "zone_code": city},
+        {"username": "shenji", "display_name": "审计管理员·郑洁", "role": "audit_admin", "zone_code": city},
     ]
 
 
 def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN001 - seed.py protocol
     """Create the demo accounts. `rng`/`scale` are unused: the accounts are fixed, whatever the scale."""
-    # The department user's department must exist; the events package owns the department list and
-    # its idempotent demo builder (the events generator runs after this one and calls it again).
-    from events.departments import ensure_demo_departments
-
-    ensure_demo_departments(session)
+    # The department user's department must exist: demo/seed.py builds the departments (the events
+    # package owns the list) in this same transaction, just before.
     made = []
     for spec in demo_users(session):
         create_user(session, spec["username"], spec["display_name"], spec["role"], spec["zone_code"],

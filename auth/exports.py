@@ -21,12 +21,16 @@ import settings
 from auth import audit
 from auth.masking import PERSONAL_FIELDS, mask_frame, may_view_personal
 from auth.roles import ROLE_NAMES, can
+from auth.uploads import sanitize_filename
+from store.db import session_scope
 from store.models import utcnow
 from store.scope import PermissionDenied, Viewer, ensure_region_visible
 
 MAX_ROWS = 1_000_000  # Excel's sheet limit is 1,048,576 rows
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_FORMULA_START = ("=", "+", "-", "@")
+# What a spreadsheet may take for the start of a formula (OWASP "CSV injection"): = + - @, and a leading
+# tab or carriage return in front of one.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _local_tz() -> ZoneInfo:
@@ -35,7 +39,7 @@ def _local_tz() -> ZoneInfo:
 
 def _cell_value(value, tz: ZoneInfo):  # noqa: ANN001, ANN202 - any cell value
     """A value openpyxl can write: local naive datetimes (Excel has no zones), no NaN, no control
-    characters; strings that a spreadsheet would run as a formula are kept as text (see _write)."""
+    characters; strings that a spreadsheet would run as a formula are kept as text (see write_cell)."""
     if value is None:
         return None
     if isinstance(value, float) and value != value:
@@ -55,14 +59,18 @@ def _cell_value(value, tz: ZoneInfo):  # noqa: ANN001, ANN202 - any cell value
     return value
 
 
-def _write(ws, row: int, col: int, value) -> None:  # noqa: ANN001
+def write_cell(ws, row: int, col: int, value):  # noqa: ANN001, ANN201 - an openpyxl sheet; returns the cell
+    """Write one value into an openpyxl sheet, the way every export must (DESIGN.md "Text from outside
+    is data"): a string that a spreadsheet would run as a formula is stored as text and marked with
+    the quote prefix, so it stays text even when someone edits the cell later."""
     cell = ws.cell(row=row, column=col, value=value)
     if isinstance(value, str) and value.startswith(_FORMULA_START):
-        # Data typed by citizens must never become a live formula in an officer's spreadsheet
-        # (CSV/formula injection): force the cell to text.
+        # Data typed by citizens must never become a live formula in an officer's spreadsheet.
         cell.data_type = "s"
+        cell.quotePrefix = True
     elif isinstance(value, datetime):
         cell.number_format = "yyyy-mm-dd hh:mm:ss"
+    return cell
 
 
 def build_workbook(frame: pd.DataFrame, info: list[tuple[str, str]], sheet_title: str = "数据") -> bytes:
@@ -71,17 +79,17 @@ def build_workbook(frame: pd.DataFrame, info: list[tuple[str, str]], sheet_title
     ws = wb.active
     ws.title = sheet_title[:31]
     for c, name in enumerate(frame.columns, start=1):
-        _write(ws, 1, c, _cell_value(str(name), tz))
+        write_cell(ws, 1, c, _cell_value(str(name), tz))
     for r, values in enumerate(frame.itertuples(index=False, name=None), start=2):
         for c, value in enumerate(values, start=1):
-            _write(ws, r, c, _cell_value(value, tz))
+            write_cell(ws, r, c, _cell_value(value, tz))
     for c, name in enumerate(frame.columns, start=1):
         ws.column_dimensions[get_column_letter(c)].width = min(40, max(10, len(str(name)) * 2 + 2))
     ws.freeze_panes = "A2"
     meta = wb.create_sheet("导出信息")
     for r, (key, value) in enumerate(info, start=1):
-        _write(meta, r, 1, key)
-        _write(meta, r, 2, _cell_value(value, tz))
+        write_cell(meta, r, 1, key)
+        write_cell(meta, r, 2, _cell_value(value, tz))
     meta.column_dimensions["A"].width = 14
     meta.column_dimensions["B"].width = 48
     buf = BytesIO()
@@ -129,8 +137,6 @@ def deferred_export(engine, viewer: Viewer, what: str, scope: str, frame_fn, *, 
     """A no-argument callable for `st.download_button(data=...)`: Streamlit calls it only when the
     user clicks, so the audit row records an actual download, not every rerun of the page.
     `frame_fn` returns the frame (called at click time, so it can read fresh data)."""
-    from store.db import session_scope
-
     def build() -> bytes:
         frame = frame_fn() if callable(frame_fn) else frame_fn
         with session_scope(engine) as session:
@@ -142,7 +148,5 @@ def deferred_export(engine, viewer: Viewer, what: str, scope: str, frame_fn, *, 
 
 def export_file_name(what: str, scope: str, now: datetime | None = None) -> str:
     """e.g. "事件列表_440902_20261005-0930.xlsx" (local time)."""
-    from auth.uploads import sanitize_filename
-
     stamp = (now or utcnow()).astimezone(_local_tz()).strftime("%Y%m%d-%H%M")
     return sanitize_filename(f"{what}_{scope}_{stamp}.xlsx", fallback="export.xlsx")

@@ -13,9 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import settings
-from auth import audit
+from auth import audit, totp
 from auth.roles import ROLE_NAMES
 from auth.service import USERNAME_RE, LoginFailed, login_message, normalize_username
+from store import region_codes
+from store.db import session_scope
 from store.models import Region, User, utcnow
 from store.scope import Viewer
 
@@ -63,8 +65,10 @@ def map_claims(claims: Mapping[str, Any], cfg: Mapping[str, Any] | None = None) 
     role = dict(cfg.get("role_values", {})).get(role_value)
     if role not in ROLE_NAMES:
         raise OidcMappingError(f"统一身份认证未授予本系统角色（{role_value or '空'}），请联系管理员开通")
+    if totp.required(role) and not used_second_factor(claims, cfg):
+        raise OidcMappingError("您的角色须使用二次验证登录，但统一身份认证未报告已完成二次验证（amr），请在身份认证平台启用后重试")
     zone = claim("zone_claim", "cityops_zone")
-    if not zone.isdigit() or len(zone) not in (6, 9, 12, 15):
+    if not region_codes.is_region_code(zone):
         raise OidcMappingError("统一身份认证未提供有效的管辖区划代码，请联系管理员")
     department = claim("department_claim", "cityops_department") or None
     if role == "department" and not department:
@@ -72,6 +76,19 @@ def map_claims(claims: Mapping[str, Any], cfg: Mapping[str, Any] | None = None) 
     display = claim("display_name_claim", "name") or username
     return Viewer(username=username, role=role, zone_code=zone, department_code=department,
                   display_name=display[:50])
+
+
+def used_second_factor(claims: Mapping[str, Any], cfg: Mapping[str, Any]) -> bool:
+    """Whether the provider says it used a second factor: OIDC users never get our TOTP step (the
+    provider owns their credentials); instead, for roles that require a second factor, the `amr`
+    claim (RFC 8176 values such as "mfa", "otp", "hwk") must name one of `[auth.oidc].mfa_amr_values`.
+    An empty list trusts the provider's own policy."""
+    wanted = {str(v) for v in cfg.get("mfa_amr_values", []) or []}
+    if not wanted:
+        return True
+    amr = claims.get("amr")
+    values = {str(v) for v in amr} if isinstance(amr, (list, tuple)) else ({str(amr)} if amr else set())
+    return bool(values & wanted)
 
 
 def sync_user(session: Session, viewer: Viewer, *, client: str | None = None,
@@ -111,8 +128,6 @@ def user_is_active(session: Session, username: str) -> bool:
 def sign_in(engine, viewer: Viewer, *, client: str | None = None, now: datetime | None = None) -> Viewer:  # noqa: ANN001
     """sync_user in its own transaction; a refusal's audit row is committed before LoginFailed is
     re-raised (as auth.service.sign_in does for local accounts)."""
-    from store.db import session_scope
-
     failure: LoginFailed | None = None
     with session_scope(engine) as session:
         try:

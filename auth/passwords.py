@@ -3,10 +3,22 @@
 argon2-cffi is the reference binding of the Password Hashing Competition winner; its defaults follow
 RFC 9106. `[auth]` may tune the cost (argon2_time_cost, argon2_memory_kib, argon2_parallelism);
 `needs_rehash` then tells the login to upgrade old hashes transparently.
+
+Besides length and character classes, a password is refused when it is common (OWASP ASVS 2.1.7):
+- it is on Django's list of 19,640 common passwords (auth/data/common-passwords.txt.gz, copied
+  unchanged from Django 5.2.19, BSD licence in auth/data/LICENSE-common-passwords.txt) or on our
+  curated list of Chinese weak passwords (auth/data/common-passwords-zh.txt);
+- or it is a word of auth/data/weak-password-words.txt (account words, pinyin 密码/我爱你/管理员…,
+  common surnames, keyboard rows, this city) with only digits and symbols before or after it, after
+  undoing common letter swaps — "Password123", "Admin@123", "Zhang@123456", "P@ssw0rd!".
+Lifecycle ([security]): `expired` (password_max_age_days) and `reuses` (password_history).
 """
 from __future__ import annotations
 
+import gzip
+from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,6 +27,12 @@ import settings
 
 # Beyond this a password is refused before hashing, so a megabyte "password" cannot tie up a worker.
 MAX_LENGTH = 256
+DATA = Path(__file__).resolve().parent / "data"
+COMMON_MESSAGE = "该密码过于常见或容易被猜到（如 Password123、Admin@123、姓名拼音加数字），请换一个"
+# Common letter swaps undone before looking a password's word up ("P@ssw0rd" → "password"); "1"
+# stands for either i or l, so both readings are tried.
+_UNSWAP = [str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t"}),
+           str.maketrans({"@": "a", "4": "a", "0": "o", "1": "l", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t"})]
 
 CLASS_NAMES = ("小写字母", "大写字母", "数字", "符号")
 
@@ -73,6 +91,42 @@ def dummy_hash() -> str:
     return hash_password("not-a-real-password-0")
 
 
+def _lines(path: Path) -> frozenset[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return frozenset(s for line in fh if (s := line.strip().lower()) and not s.startswith("#"))
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    return _lines(DATA / "common-passwords.txt.gz") | _lines(DATA / "common-passwords-zh.txt")
+
+
+@lru_cache(maxsize=1)
+def weak_words() -> frozenset[str]:
+    return _lines(DATA / "weak-password-words.txt")
+
+
+def _is_word(text: str) -> bool:
+    words = weak_words()
+    return any((u := text.translate(table)).isascii() and u.isalpha() and u in words for table in _UNSWAP)
+
+
+def is_common(password: str) -> bool:
+    """True when the password is on a common-password list, or is a weak word with only digits and
+    symbols added before or after it (see the module docstring)."""
+    text = password.strip().lower()
+    if text in common_passwords():
+        return True
+    for i in range(1, len(text) + 1):
+        head, tail = text[:i], text[i:]
+        if not any(ch.isalpha() for ch in tail) and _is_word(head):
+            return True
+        if not any(ch.isalpha() for ch in head) and tail and _is_word(tail):
+            return True
+    return False
+
+
 def character_classes(password: str) -> set[str]:
     classes = set()
     for ch in password:
@@ -106,6 +160,8 @@ def password_problems(password: str, username: str | None = None) -> list[str]:
         problems.append("密码首尾不能有空格")
     if username and len(username) >= 3 and username.lower() in password.lower():
         problems.append("密码不能包含用户名")
+    if len(password) <= MAX_LENGTH and is_common(password):
+        problems.append(COMMON_MESSAGE)
     return problems
 
 
@@ -118,5 +174,39 @@ def validate_password(password: str, username: str | None = None) -> None:
 def rules_text() -> str:
     """The rules in one Chinese sentence, for form help text."""
     cfg = _auth_cfg()
-    return (f"至少 {int(cfg.get('password_min_length', 10))} 位，包含小写字母、大写字母、数字、符号中的至少 "
-            f"{int(cfg.get('password_require_classes', 3))} 类，不能包含用户名")
+    text = (f"至少 {int(cfg.get('password_min_length', 10))} 位，包含小写字母、大写字母、数字、符号中的至少 "
+            f"{int(cfg.get('password_require_classes', 3))} 类，不能包含用户名，不能是常见密码")
+    if history_size():
+        text += f"，不能与最近 {history_size()} 次使用过的密码相同"
+    return text
+
+
+# ---------------------------------------------------------------- lifecycle ([security])
+
+def _security_cfg() -> dict:
+    return settings.get_settings().get("security", {})
+
+
+def max_age() -> timedelta | None:
+    """How long a password lasts ([security].password_max_age_days; 0 or missing = forever)."""
+    days = float(_security_cfg().get("password_max_age_days", 0) or 0)
+    return timedelta(days=days) if days > 0 else None
+
+
+def expired(changed_at: datetime | None, now: datetime) -> bool:
+    """True when a password set at `changed_at` must be changed now. A local password with no date
+    (set before this rule existed) counts as expired, so its owner picks a new one once."""
+    limit = max_age()
+    if limit is None:
+        return False
+    return changed_at is None or now - changed_at >= limit
+
+
+def history_size() -> int:
+    return max(0, int(_security_cfg().get("password_history", 0) or 0))
+
+
+def reuses(password: str, previous_hashes: list[str]) -> bool:
+    """True when `password` matches one of the previous hashes (slow: one Argon2 check each, so call
+    it outside any write transaction)."""
+    return any(verify_password(h, password) for h in previous_hashes)

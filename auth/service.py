@@ -3,12 +3,10 @@
 Every function works in the caller's session (one transaction) and writes its audit row there.
 Messages are Simplified Chinese and shown to the user as they are.
 
-Lockout:
-- per account: `[auth].max_failed_logins` wrong passwords in a row lock the account for
-  `lockout_minutes` (a success resets the count);
-- per client address: `max_failed_per_client` failures within `lockout_minutes` block that address
-  until the oldest of them leaves the window (a success does not reset it, so one valid account
-  cannot launder a password-spraying run).
+Sign-in throttling (auth/throttle.py): by account AND client with a progressive delay, never a
+lockout that someone else's failures could trigger; unknown and known names answer alike. The
+password hash is checked outside any write transaction (`sign_in`), so a flood of bad passwords never
+holds SQLite's write lock while Argon2 runs.
 """
 from __future__ import annotations
 
@@ -16,16 +14,16 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 import settings
-from auth import audit, passwords, sessions
-from auth.roles import ROLE_NAMES, can
+from auth import audit, passwords, sessions, throttle, totp
+from auth.roles import ADMIN_ROLES, ROLE_NAMES, can, role_label
 from store.db import session_scope
-from store.models import Department, LoginAttempt, Region, User, utcnow
+from store.models import Department, PasswordHistory, Region, User, utcnow
 from store.scope import PermissionDenied, Viewer, ensure_region_visible
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,49}$")
@@ -37,23 +35,29 @@ class UserError(ValueError):
 
 
 class LoginFailed(Exception):
-    """Sign-in refused. `code` travels in the redirect URL (never the message text); `wait_minutes`
-    is set for lockouts."""
+    """Sign-in refused. `code` travels in the redirect URL (never the message text); `wait_seconds`
+    is set when the throttle holds this client back."""
 
-    def __init__(self, code: str, message: str, wait_minutes: int | None = None):
+    def __init__(self, code: str, message: str, wait_seconds: int | None = None):
         super().__init__(message)
         self.code = code
-        self.wait_minutes = wait_minutes
+        self.wait_seconds = wait_seconds
+
+    @property
+    def wait_minutes(self) -> int | None:
+        return None if self.wait_seconds is None else max(1, math.ceil(self.wait_seconds / 60))
 
 
 # code → message template; the login page renders these from the code in the URL.
 LOGIN_MESSAGES = {
     "missing": "请输入用户名和密码",
-    "invalid": "用户名或密码错误（连续失败 {max_failed} 次账号将被锁定 {lockout} 分钟）",
-    "locked": "账号因连续登录失败已被锁定，请 {wait} 分钟后再试，或联系管理员解锁",
-    "client_locked": "本终端登录失败次数过多，已被暂时限制登录，请 {wait} 分钟后再试",
+    "invalid": "用户名或密码错误（多次输错后须等待一段时间才能再试）",
+    # The same words for an existing and an unknown name: the throttle keys on the name as typed.
+    "locked": "该账号在本终端登录失败次数过多，请 {wait}后再试；如忘记密码请联系管理员",
+    "client_locked": "本终端登录失败次数过多，已暂时限制登录，请 {wait}后再试",
     "inactive": "账号已停用，请联系管理员",
     "origin": "登录请求来源无效，请刷新页面后重试",
+    "csrf": "登录页面已过期，请刷新页面后重新登录",
     "expired": "登录已过期，请重新登录",
     "idle": "长时间未操作，已自动退出，请重新登录",
     "revoked": "会话已结束，请重新登录",
@@ -61,19 +65,22 @@ LOGIN_MESSAGES = {
 }
 
 
-def login_message(code: str, wait_minutes: int | None = None) -> str:
-    cfg = _cfg()
+def wait_text(seconds: int | None) -> str:
+    seconds = max(1, int(seconds or 1))
+    return f"{seconds} 秒" if seconds < 120 else f"{math.ceil(seconds / 60)} 分钟"
+
+
+def login_message(code: str, wait_seconds: int | None = None) -> str:
     template = LOGIN_MESSAGES.get(code, LOGIN_MESSAGES["invalid"])
-    return template.format(max_failed=int(cfg.get("max_failed_logins", 5)),
-                           lockout=int(cfg.get("lockout_minutes", 15)), wait=max(1, int(wait_minutes or 1)))
+    return template.format(wait=wait_text(wait_seconds))
 
 
 def _cfg() -> dict:
     return settings.get_settings()["auth"]
 
 
-def _fail(code: str, wait_minutes: int | None = None) -> LoginFailed:
-    return LoginFailed(code, login_message(code, wait_minutes), wait_minutes)
+def _fail(code: str, wait_seconds: int | None = None) -> LoginFailed:
+    return LoginFailed(code, login_message(code, wait_seconds), wait_seconds)
 
 
 def normalize_username(username: str) -> str:
@@ -81,10 +88,6 @@ def normalize_username(username: str) -> str:
     U+FFFD: such a name can match no account, and PostgreSQL refuses NUL bytes in text."""
     text = unicodedata.normalize("NFKC", username or "").strip().lower()
     return "".join("\ufffd" if unicodedata.category(ch) == "Cc" else ch for ch in text)
-
-
-def _minutes_until(until: datetime, now: datetime) -> int:
-    return max(1, math.ceil((until - now).total_seconds() / 60))
 
 
 def _viewer_of(user: User) -> Viewer:
@@ -96,12 +99,21 @@ def _get_user(session: Session, username: str) -> User | None:
     return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
 
-def _require_manager(actor: Viewer | str, zone_code: str | None = None) -> None:
-    """A Viewer actor must hold manage_users and manage only inside their zone; a plain string
-    actor is the operator at the command line (manage.py), who has shell access anyway."""
+_DENIED = {
+    "manage_accounts": "无权管理用户账号（系统管理员的职责）",
+    "manage_roles": "无权授予或变更角色（安全管理员的职责）",
+    "unlock_accounts": "无权解锁账号、重置二次验证或结束会话（安全管理员的职责）",
+}
+
+
+def _require_manager(actor: Viewer | str, zone_code: str | None = None,
+                     capability: str = "manage_accounts") -> None:
+    """A Viewer actor must hold `capability` (separation of duties: auth/roles.py) and act only
+    inside their zone; a plain string actor is the operator at the command line (manage.py), who
+    has shell access anyway."""
     if isinstance(actor, Viewer):
-        if not can(actor.role, "manage_users"):
-            raise PermissionDenied("无权管理用户账号")
+        if not can(actor.role, capability):
+            raise PermissionDenied(_DENIED.get(capability, "无权执行该操作"))
         if zone_code:
             ensure_region_visible(actor, zone_code)
 
@@ -123,9 +135,15 @@ def _clean_text(value: str | None, label: str, max_len: int, required: bool = Tr
 
 def create_user(session: Session, username: str, display_name: str, role: str, zone_code: str,
                 department_code: str | None = None, *, password: str | None,
-                actor: Viewer | str = SYSTEM_ACTOR, client: str | None = None) -> User:
+                actor: Viewer | str = SYSTEM_ACTOR, client: str | None = None,
+                password_hash: str | None = None) -> User:
     """Create a local account (password None = OIDC-only account). Raises UserError /
-    PasswordRuleError / PermissionDenied with a Chinese message; nothing is written on error."""
+    PasswordRuleError / PermissionDenied with a Chinese message; nothing is written on error.
+
+    `password_hash` is a hash made by `prepare_password` beforehand (auth.actions does, so Argon2
+    does not run inside the write transaction); otherwise `password` is checked and hashed here.
+    A system administrator creates business accounts only: an administrator role is granted by the
+    security administrator (`change_role`) or at the command line."""
     name = normalize_username(username)
     if not USERNAME_RE.match(name):
         raise UserError("用户名须为 3–50 位小写字母、数字或 _ . -，并以字母或数字开头")
@@ -136,6 +154,8 @@ def create_user(session: Session, username: str, display_name: str, role: str, z
     if not zone.isdigit() or session.get(Region, zone) is None:
         raise UserError(f"管辖区划代码 {zone or '（空）'} 不存在，请先导入行政区划")
     _require_manager(actor, zone)
+    if isinstance(actor, Viewer) and role in ADMIN_ROLES:
+        raise PermissionDenied("系统管理员不能创建管理员账号：请先建普通账号，再由安全管理员授予管理员角色")
     dept = _clean_text(department_code, "部门代码", 40, required=False)
     if role == "department" and not dept:
         raise UserError("部门处置人员必须指定所属部门代码")
@@ -146,10 +166,8 @@ def create_user(session: Session, username: str, display_name: str, role: str, z
         raise UserError(f"部门代码 {dept} 不存在")
     if _get_user(session, name) is not None:
         raise UserError(f"用户名 {name} 已存在")
-    password_hash = None
-    if password is not None:
-        passwords.validate_password(password, name)
-        password_hash = passwords.hash_password(password)
+    if password_hash is None and password is not None:
+        password_hash = prepare_password(password, name)
     now = utcnow()
     user = User(username=name, display_name=display, role=role, zone_code=zone, department_code=dept,
                 password_hash=password_hash, active=True, failed_logins=0, created_at=now,
@@ -161,27 +179,118 @@ def create_user(session: Session, username: str, display_name: str, role: str, z
     return user
 
 
-def _target(session: Session, username: str, actor: Viewer | str) -> User:
+def prepare_password(password: str, username: str) -> str:
+    """Check a new password against the rules (PasswordRuleError) and hash it. Slow (Argon2): call
+    it before opening a write transaction."""
+    passwords.validate_password(password, username)
+    return passwords.hash_password(password)
+
+
+def _target(session: Session, username: str, actor: Viewer | str, capability: str = "manage_accounts") -> User:
     user = _get_user(session, normalize_username(username))
     if user is None:
         raise UserError(f"用户 {username} 不存在")
-    _require_manager(actor, user.zone_code)
+    _require_manager(actor, user.zone_code, capability)
     return user
 
 
-def set_password(session: Session, username: str, new_password: str, *, actor: Viewer | str = SYSTEM_ACTOR,
-                 client: str | None = None) -> None:
-    """Set a new password; clears any lockout and ends the user's live sessions."""
+def _remember_password(session: Session, user: User, now: datetime) -> None:
+    """Keep the outgoing hash in the history, trimmed to [security].password_history entries."""
+    keep = passwords.history_size()
+    if not keep or not user.password_hash:
+        return
+    session.add(PasswordHistory(username=user.username, password_hash=user.password_hash, created_at=now))
+    session.flush()
+    ids = session.execute(select(PasswordHistory.id).where(PasswordHistory.username == user.username)
+                          .order_by(PasswordHistory.created_at.desc(), PasswordHistory.id.desc())).scalars().all()
+    if len(ids) > keep:
+        session.execute(PasswordHistory.__table__.delete().where(PasswordHistory.id.in_(ids[keep:])))
+
+
+def password_history(session: Session, username: str) -> list[str]:
+    """The hashes a new password may not match: the current one and the kept previous ones."""
+    user = _get_user(session, username)
+    if user is None:
+        return []
+    older = session.execute(select(PasswordHistory.password_hash).where(PasswordHistory.username == username)
+                            .order_by(PasswordHistory.created_at.desc(), PasswordHistory.id.desc())
+                            .limit(passwords.history_size())).scalars().all() if passwords.history_size() else []
+    return [h for h in [user.password_hash, *older] if h]
+
+
+def set_password(session: Session, username: str, new_password: str | None = None, *,
+                 actor: Viewer | str = SYSTEM_ACTOR, client: str | None = None,
+                 password_hash: str | None = None) -> None:
+    """An administrator (or the operator) sets someone's password: clears any lockout, ends the
+    user's live sessions, and makes them choose their own at the next sign-in. Your own password is
+    changed with `change_own_password` (which asks for the current one)."""
     user = _target(session, username, actor)
-    passwords.validate_password(new_password, user.username)
+    if isinstance(actor, Viewer) and actor.username == user.username:
+        raise UserError("请在“我的账号”中修改自己的密码（需要输入当前密码）")
+    if password_hash is None:
+        password_hash = prepare_password(new_password or "", user.username)
     now = utcnow()
-    user.password_hash = passwords.hash_password(new_password)
+    _remember_password(session, user, now)
+    user.password_hash = password_hash
     user.password_changed_at = now
+    user.password_must_change = True
     user.failed_logins = 0
     user.locked_until = None
     ended = sessions.revoke_user_sessions(session, user.username, now=now)
     audit.record(session, actor, "user_password_set", object_type="user", object_id=user.username,
                  scope=user.zone_code, client=client, detail={"sessions_ended": ended})
+
+
+def change_own_password(session: Session, username: str, *, expected_hash: str, new_hash: str,
+                        keep_token: str | None = None, client: str | None = None,
+                        now: datetime | None = None) -> int:
+    """Write a password change the owner has proven (current password checked, new one checked
+    against rules and history, hashed — all by auth.actions before this short write). Refuses if the
+    password changed meanwhile (`expected_hash`). Ends the user's other sessions; a half-signed-in
+    `keep_token` (forced change at sign-in) becomes a full session. Returns sessions ended."""
+    now = now or utcnow()
+    user = _get_user(session, username)
+    if user is None or not user.active:
+        raise UserError("账号不存在或已停用")
+    if user.password_hash != expected_hash:
+        raise UserError("密码刚刚已被修改，请重新登录后再试")
+    _remember_password(session, user, now)
+    user.password_hash = new_hash
+    user.password_changed_at = now
+    user.password_must_change = False
+    ended = sessions.revoke_user_sessions(session, username, now=now, except_token=keep_token)
+    if keep_token:
+        sessions.advance(session, keep_token, sessions.FULL, now=now)
+    audit.record(session, _viewer_of(user), "password_change", object_type="user", object_id=username,
+                 client=client, detail={"sessions_ended": ended})
+    return ended
+
+
+def sign_in_stage(user: User, now: datetime, *, after_second_factor: bool = False) -> str:
+    """The step a session still owes after a correct password (or, with `after_second_factor`,
+    after the second factor): set up or enter the second factor when the role requires it or the
+    user turned it on, then change an expired or administrator-set password, else "full"."""
+    if not after_second_factor:
+        if totp.enabled(user):
+            return "totp"
+        if totp.required(user.role):
+            return "enrol"
+    if user.password_hash and (user.password_must_change or passwords.expired(user.password_changed_at, now)):
+        return "password"
+    return sessions.FULL
+
+
+def _count_active(session: Session, role: str) -> int:
+    return session.execute(
+        select(func.count()).select_from(User).where(User.role == role, User.active.is_(True))
+    ).scalar_one()
+
+
+def _guard_last_admin(session: Session, user: User, doing: str) -> None:
+    """Never leave an administrator role without an active holder (nobody could then manage
+    accounts, grant roles or read the audit)."""
+    if user.role in ADMIN_ROLES and user.active and _count_active(session, user.role) <= 1:
+        raise UserError(f"这是最后一个启用的{role_label(user.role)}账号，不能{doing}")
 
 
 def deactivate(session: Session, username: str, *, actor: Viewer | str = SYSTEM_ACTOR,
@@ -193,12 +302,7 @@ def deactivate(session: Session, username: str, *, actor: Viewer | str = SYSTEM_
         raise UserError("不能停用自己的账号")
     if not user.active:
         raise UserError(f"用户 {user.username} 已是停用状态")
-    if user.role == "admin":
-        admins = session.execute(
-            select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True))
-        ).scalar_one()
-        if admins <= 1:
-            raise UserError("这是最后一个启用的管理员账号，不能停用")
+    _guard_last_admin(session, user, "停用")
     now = utcnow()
     user.active = False
     ended = sessions.revoke_user_sessions(session, user.username, now=now)
@@ -220,134 +324,156 @@ def activate(session: Session, username: str, *, actor: Viewer | str = SYSTEM_AC
 
 def unlock(session: Session, username: str, *, actor: Viewer | str = SYSTEM_ACTOR,
            client: str | None = None) -> None:
-    """Lift an account lockout before it runs out (e.g. after confirming the user by phone)."""
-    user = _target(session, username, actor)
+    """Lift the sign-in throttle on an account before it runs out (e.g. after confirming the user by
+    phone): its recorded failures are dropped (the audit log keeps them). A security administrator's
+    duty; it also lifts a second-factor throttle."""
+    user = _target(session, username, actor, "unlock_accounts")
+    user.totp_failures = 0
+    user.totp_blocked_until = None
     user.failed_logins = 0
     user.locked_until = None
+    throttle.forget(session, user.username)
     audit.record(session, actor, "user_unlock", object_type="user", object_id=user.username,
                  scope=user.zone_code, client=client)
 
 
-def list_users(session: Session, viewer: Viewer | None = None, **filters) -> list[dict]:  # noqa: ANN003
-    """Accounts visible to `viewer` (None = every account, for the command line)."""
-    from auth.queries import list_users as _list
+def change_role(session: Session, username: str, role: str, *, actor: Viewer | str = SYSTEM_ACTOR,
+                client: str | None = None) -> None:
+    """Grant a role (the security administrator's duty; the only way to make an administrator in the
+    app). An account holds one role, so granting one takes the other away; the user's sessions end,
+    so the new rights (and a second factor the new role may require) apply at the next sign-in."""
+    user = _target(session, username, actor, "manage_roles")
+    if role not in ROLE_NAMES:
+        raise UserError(f"未知角色：{role}")
+    if isinstance(actor, Viewer) and actor.username == user.username:
+        raise UserError("不能变更自己的角色")
+    if role == user.role:
+        raise UserError(f"用户 {user.username} 已是{role_label(role)}")
+    if role == "department" and not user.department_code:
+        raise UserError("部门处置人员必须有所属部门代码：请由系统管理员新建部门账号")
+    _guard_last_admin(session, user, "变更角色")
+    old = user.role
+    user.role = role
+    ended = sessions.revoke_user_sessions(session, user.username)
+    audit.record(session, actor, "user_role_change", object_type="user", object_id=user.username,
+                 scope=user.zone_code, client=client, detail={"from": old, "to": role, "sessions_ended": ended})
 
-    return _list(session, viewer, **filters)
+
+def reset_second_factor(session: Session, username: str, *, actor: Viewer | str = SYSTEM_ACTOR,
+                        client: str | None = None) -> None:
+    """Forget a user's TOTP seed and recovery codes (lost phone), ending their sessions; a role that
+    requires the second factor enrols again at the next sign-in. Security administrator's duty."""
+    user = _target(session, username, actor, "unlock_accounts")
+    if isinstance(actor, Viewer) and actor.username == user.username:
+        raise UserError("不能重置自己的二次验证，请联系另一位安全管理员")
+    if not totp.enabled(user):
+        raise UserError(f"用户 {user.username} 未启用二次验证")
+    totp.clear(session, user)
+    ended = sessions.revoke_user_sessions(session, user.username)
+    audit.record(session, actor, "user_mfa_reset", object_type="user", object_id=user.username,
+                 scope=user.zone_code, client=client, detail={"sessions_ended": ended})
+
+
+def end_sessions(session: Session, username: str, *, actor: Viewer | str = SYSTEM_ACTOR,
+                 client: str | None = None) -> int:
+    """End every live session of a user (a suspected stolen session). Security administrator's duty."""
+    user = _target(session, username, actor, "unlock_accounts")
+    ended = sessions.revoke_user_sessions(session, user.username)
+    audit.record(session, actor, "user_sessions_end", object_type="user", object_id=user.username,
+                 scope=user.zone_code, client=client, detail={"sessions_ended": ended})
+    return ended
 
 
 # ---------------------------------------------------------------- sign-in
 
 @dataclass(frozen=True)
-class _Window:
-    now: datetime
-    lockout: timedelta
-    max_failed: int
-    max_per_client: int
-
-    @classmethod
-    def current(cls, now: datetime | None) -> "_Window":
-        cfg = _cfg()
-        return cls(now=now or utcnow(), lockout=timedelta(minutes=float(cfg.get("lockout_minutes", 15))),
-                   max_failed=int(cfg.get("max_failed_logins", 5)),
-                   max_per_client=int(cfg.get("max_failed_per_client", 20)))
+class _Account:
+    """What the slow part of a sign-in needs from the users row, read in a read-only transaction."""
+    password_hash: str | None
 
 
-def _client_blocked_until(session: Session, client: str, w: _Window) -> datetime | None:
-    """When the client's block ends, or None if it is not blocked: with N failures in the window and
-    a limit of M, the block lasts until the (N-M+1)-th oldest failure leaves the window."""
-    failures = session.execute(
-        select(LoginAttempt.at)
-        .where(LoginAttempt.client == client, LoginAttempt.success.is_(False),
-               LoginAttempt.at > w.now - w.lockout)
-        .order_by(LoginAttempt.at)
-    ).scalars().all()
-    if len(failures) < w.max_per_client:
-        return None
-    return failures[len(failures) - w.max_per_client] + w.lockout
-
-
-def _note_attempt(session: Session, client: str, username: str, success: bool, now: datetime) -> None:
-    session.add(LoginAttempt(client=client, username=username[:50], at=now, success=success))
-
-
-def authenticate(session: Session, username: str, password: str, client: str | None, *,
-                 now: datetime | None = None) -> Viewer:
-    """Check a username and password. Returns the Viewer, or raises LoginFailed with a Chinese
-    message. Failure bookkeeping (counters, attempts, audit rows) is added to `session` before the
-    exception: commit it anyway — `sign_in` does.
-    """
-    w = _Window.current(now)
-    client = (client or "unknown")[:64]
-    name = normalize_username(username)[:50]
-    if not name or not password:
-        raise _fail("missing")
-
-    blocked_until = _client_blocked_until(session, client, w)
-    if blocked_until is not None:
-        wait = _minutes_until(blocked_until, w.now)
-        audit.record(session, name, "login_failed", object_type="user", object_id=name, client=client,
-                     detail={"reason": "client_locked", "wait_minutes": wait})
-        raise _fail("client_locked", wait)
-
+def _read_account(session: Session, name: str) -> _Account | None:
     user = _get_user(session, name)
-    if user is not None and user.locked_until is not None and user.locked_until > w.now:
-        wait = _minutes_until(user.locked_until, w.now)
-        _note_attempt(session, client, name, False, w.now)
-        audit.record(session, name, "login_failed", object_type="user", object_id=name, scope=user.zone_code,
-                     client=client, detail={"reason": "locked", "wait_minutes": wait})
-        raise _fail("locked", wait)
+    return None if user is None else _Account(user.password_hash)
 
-    ok = passwords.verify_password(user.password_hash if user else passwords.dummy_hash(), password)
-    if user is None or not ok:
-        _note_attempt(session, client, name, False, w.now)
-        detail: dict = {"reason": "unknown_user" if user is None else "bad_password"}
-        code, wait = "invalid", None
-        if user is not None:
-            count = session.execute(
-                update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
-                .returning(User.failed_logins).execution_options(synchronize_session=False)
-            ).scalar_one()
-            detail["failed_in_a_row"] = count
-            if count >= w.max_failed:
-                session.execute(update(User).where(User.id == user.id)
-                                .values(locked_until=w.now + w.lockout, failed_logins=0)
-                                .execution_options(synchronize_session=False))
-                detail["locked_minutes"] = int(w.lockout.total_seconds() // 60)
-                code, wait = "locked", _minutes_until(w.now + w.lockout, w.now)
-        audit.record(session, name, "login_failed", object_type="user", object_id=name,
-                     scope=user.zone_code if user else None, client=client, detail=detail)
-        raise _fail(code, wait)
 
-    if not user.active:
-        _note_attempt(session, client, name, False, w.now)
-        audit.record(session, name, "login_failed", object_type="user", object_id=name, scope=user.zone_code,
-                     client=client, detail={"reason": "inactive"})
-        raise _fail("inactive")
-
-    values: dict = {"failed_logins": 0, "locked_until": None, "last_login_at": w.now}
-    if passwords.needs_rehash(user.password_hash):
-        values["password_hash"] = passwords.hash_password(password)
-    session.execute(update(User).where(User.id == user.id).values(**values)
-                    .execution_options(synchronize_session=False))
-    _note_attempt(session, client, name, True, w.now)
-    viewer = _viewer_of(user)
-    audit.record(session, viewer, "login", object_type="user", object_id=name, client=client,
-                 detail={"method": "local"})
-    return viewer
+def _refuse(session: Session, client: str, name: str, block: throttle.Block, now: datetime,
+            policy: throttle.Policy) -> LoginFailed:
+    throttle.record_blocked(session, client, name, block, now, policy)
+    return _fail("client_locked" if block.reason == "client" else "locked", block.wait_seconds(now))
 
 
 def sign_in(engine: Engine, username: str, password: str, client: str | None, *, user_agent: str | None = None,
             now: datetime | None = None) -> tuple[Viewer, str]:
-    """authenticate + open a server-side session, in one transaction. Returns (viewer, raw token).
-    On failure the bookkeeping is committed and LoginFailed re-raised."""
+    """Check a username and password and open a server-side session. Returns (viewer, raw token), or
+    raises LoginFailed with a Chinese message (its bookkeeping committed).
+
+    Three steps, so that no write lock is held while Argon2 runs (SQLite has one writer at a time; a
+    login flood must not stall a dispatcher's 立案):
+    1. read (no write lock): is this client/name throttled, and the account's hash;
+    2. verify the password (and compute an upgraded hash) in no transaction at all;
+    3. one short write: re-check the throttle (attempts that landed meanwhile count — a burst of
+       parallel guesses cannot slip past it, and a refused one reveals nothing), then the attempt
+       row, the audit row, the account's counters and the session.
+    """
+    now = now or utcnow()
+    client = (client or "unknown")[:64]
+    name = normalize_username(username)[:50]
+    if not name or not password:
+        raise _fail("missing")
+    policy = throttle.Policy.from_settings()
+
+    with session_scope(engine, readonly=True) as session:
+        block = throttle.check(session, client, name, now, policy)
+        account = None if block else _read_account(session, name)
+    if block is not None:
+        with session_scope(engine) as session:
+            failure = _refuse(session, client, name, block, now, policy)
+            throttle.flush_blocked(session, now, policy)
+        raise failure
+
+    stored_hash = account.password_hash if account else None
+    ok = passwords.verify_password(stored_hash or passwords.dummy_hash(), password) and account is not None \
+        and stored_hash is not None
+    new_hash = passwords.hash_password(password) if ok and passwords.needs_rehash(stored_hash) else None
+
     failure: LoginFailed | None = None
+    token = ""
     with session_scope(engine) as session:
-        try:
-            viewer = authenticate(session, username, password, client, now=now)
-        except LoginFailed as exc:
-            failure = exc  # leave the block normally so the failure records commit
+        block = throttle.check(session, client, name, now, policy)
+        user = _get_user(session, name)
+        if block is not None:
+            failure = _refuse(session, client, name, block, now, policy)
+        elif not ok or user is None or user.password_hash != stored_hash:
+            # The same statements for an unknown name (the UPDATE matches no row) as for a known one.
+            throttle.note(session, client, name, False, now)
+            count = session.execute(
+                update(User).where(User.username == name).values(failed_logins=User.failed_logins + 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            audit.record(session, name, "login_failed", object_type="user", object_id=name,
+                         scope=user.zone_code if user else None, client=client,
+                         detail={"reason": "bad_password" if count else "unknown_user"})
+            failure = _fail("invalid")
+        elif not user.active:
+            throttle.note(session, client, name, False, now)
+            audit.record(session, name, "login_failed", object_type="user", object_id=name, scope=user.zone_code,
+                         client=client, detail={"reason": "inactive"})
+            failure = _fail("inactive")
         else:
-            token = sessions.open_session(session, viewer.username, client=client, user_agent=user_agent, now=now)
+            values: dict = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
+            if new_hash:
+                values["password_hash"] = new_hash
+            session.execute(update(User).where(User.id == user.id).values(**values)
+                            .execution_options(synchronize_session=False))
+            throttle.note(session, client, name, True, now)
+            throttle.purge(session, now, policy)
+            viewer = _viewer_of(user)
+            audit.record(session, viewer, "login", object_type="user", object_id=name, client=client,
+                         detail={"method": "local"})
+            token = sessions.open_session(session, viewer.username, client=client, user_agent=user_agent, now=now,
+                                          stage=sign_in_stage(user, now))
+        throttle.flush_blocked(session, now, policy)
     if failure is not None:
         raise failure
     return viewer, token

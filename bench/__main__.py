@@ -1,9 +1,10 @@
-"""python -m bench [--scale demo|tenth|city] [--backend sqlite|postgres] [--out FILE.json] [--rebuild]
+"""python -m bench [--scale demo|tenth|city] [--backend sqlite|postgres] [--out FILE.json] [--rebuild] [--journeys]
 
 Builds (or reuses) a database at that scale with the demo generator and measures what a command centre
 feels: seed time and size, overview server time cold and warm, first views of a district and a grid,
 the indicator engine, map payloads, peak memory, and two aggregations against a DuckDB reference.
-Prints a table and writes JSON.
+Beside them, the browser-felt time of each step of the journey tests (bench/journeys.py; --journeys runs
+them first, with WebGL and without). Prints a table and writes JSON.
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import json
 import sys
 from pathlib import Path
 
-from bench import measure
+from bench import journeys, measure
 
 TARGETS = {  # issue #9, city scale, SQLite
     "overview_warm_ms": 150, "overview_cold_ms": 3000, "district_first_ms": 500, "one_indicator_all_grids_ms": 200,
     "all_indicators_all_districts_ms": 1500, "map_bytes_city": 2_000_000, "peak_rss_mb": 1536,
     "ratio_events_by_district_status": 3.0, "ratio_daily_aqi_by_district": 3.0, "seed_s": 600,
+    "geocode_ms_per_address": 20,  # issue #21, at a 100k-address base
+    "duplicate_check_ms": 50,  # issue #23: the duplicate check at intake
 }
 
 
@@ -28,10 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--rebuild", action="store_true", help="drop and rebuild the benchmark database")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--journeys", action="store_true",
+                        help="also run the browser journeys, with WebGL and without (bench/journeys.py)")
     args = parser.parse_args(argv)
 
     figures = measure.run(args.scale, args.backend, rebuild=args.rebuild, repeat=args.repeat)
     print(measure.table(figures, TARGETS if args.scale == "city" else {}))
+    if args.journeys:
+        journeys.run()
+    # Browser-felt times beside the server's (the last recorded journeys, when there are any).
+    felt = journeys.summary(journeys.load())
+    print(journeys.table(felt))
+    if felt["steps"]:
+        figures["browser_felt"] = felt
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, ensure_ascii=False, indent=2))

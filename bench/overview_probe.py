@@ -26,7 +26,7 @@ finally:
 
 
 def run_page(region: str, period: str) -> float:
-    from bench import timing
+    from bench import timing  # the probe process's own copy, filled by the page wrapper it runs
 
     at = AppTest.from_string(WRAPPER, default_timeout=300)
     at.session_state["viewer"] = LEADER

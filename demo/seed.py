@@ -6,28 +6,46 @@ another generator changes. Same seed + same anchor date → the same database.
 """
 from __future__ import annotations
 
-import importlib
 import time
 from datetime import date, datetime, time as dtime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect
 
 import settings
-from demo.scale import get_scale
+from auth import demo as auth_demo
+from emergency import demo as emergency_demo
+from events import demo as events_demo
+from events.departments import ensure_demo_departments
+from geo import demo_addresses, demo_city
+from indicators import demo_stats
+from sensors import demo as sensors_demo
+from store.demo_scale import get_scale
 from store.db import refresh_statistics, session_scope
 from store.models import Base, Meta
 from store.schema import migrate
+from supervision import demo as supervision_demo
+
+def _accounts(session, rng, scale, now) -> dict:  # noqa: ANN001 - the generator protocol
+    """Departments first (a department user's account refers to one), then the demo accounts. One
+    step, so the random streams of the later generators keep their index."""
+    ensure_demo_departments(session)
+    return auth_demo.generate(session, rng, scale, now)
+
 
 # Order matters: regions before anything located in them; users and departments before events.
-GENERATORS: tuple[tuple[str, str], ...] = (
-    ("geo.demo_city", "行政区划与网格"),
-    ("auth.demo", "演示账号"),
-    ("events.demo", "网格事件与案卷流转"),
-    ("sensors.demo", "监测站点与读数"),
-    ("emergency.demo", "应急资源与事件"),
-    ("indicators.demo_stats", "经济与政务统计（演示）"),
+GENERATORS: tuple[tuple[str, str, object], ...] = (
+    ("geo.demo_city", "行政区划与网格", demo_city.generate),
+    ("auth.demo", "演示账号", _accounts),
+    ("events.demo", "网格事件与案卷流转", events_demo.generate),
+    ("sensors.demo", "监测站点与读数", sensors_demo.generate),
+    ("emergency.demo", "应急资源与事件", emergency_demo.generate),
+    ("indicators.demo_stats", "经济与政务统计（演示）", demo_stats.generate),
+    # Last, so the generators above keep the index (and so the random stream) they always had.
+    ("geo.demo_addresses", "标准地址库（演示）", demo_addresses.generate),
+    # After the cases: the escalation rules applied once, a few 督办, the day's 研判 (supervision.demo).
+    ("supervision.demo", "督办、升级与研判（演示）", supervision_demo.generate),
 )
 
 
@@ -45,8 +63,6 @@ def anchor_datetime(until: date | None = None) -> datetime:
 
 
 def is_seeded(engine: Engine) -> bool:
-    from sqlalchemy import inspect
-
     if "meta" not in inspect(engine).get_table_names():
         return False
     with session_scope(engine, readonly=True) as s:
@@ -67,11 +83,11 @@ def seed_demo(engine: Engine, scale_name: str = "demo", seed: int = 20261125, un
     summary: dict = {"scale": scale.name, "seed": seed, "until": now.isoformat()}
     t_start = time.perf_counter()
     try:
-        for index, (module_name, label) in enumerate(GENERATORS):
+        for index, (module_name, label, generate) in enumerate(GENERATORS):
             t0 = time.perf_counter()
             rng = np.random.default_rng([seed, index])
             with session_scope(engine) as session:
-                part = importlib.import_module(module_name).generate(session, rng, scale, now)
+                part = generate(session, rng, scale, now)
             summary[module_name] = part
             log(f"  {label}: {part}  ({time.perf_counter() - t0:.1f} s)")
         with session_scope(engine) as session:
@@ -89,8 +105,3 @@ def seed_demo(engine: Engine, scale_name: str = "demo", seed: int = 20261125, un
         raise
     summary["seconds"] = round(time.perf_counter() - t_start, 1)
     return summary
-
-
-def is_demo(session) -> bool:  # noqa: ANN001
-    row = session.execute(select(Meta.value).where(Meta.key == "demo")).scalar_one_or_none()
-    return row == "1"

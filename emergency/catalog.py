@@ -28,6 +28,8 @@ RESOURCE_STATUSES = {
     "returning": "返回途中",
     "out_of_service": "停用",
 }
+# Statuses of a unit out on a task (between confirmation and 归队).
+BUSY_STATUSES = ("dispatched", "en_route", "on_site", "returning")
 
 # Warehouses hold stock; they are drawn on, never dispatched as a unit.
 WAREHOUSE = "物资储备库"

@@ -1,7 +1,10 @@
-"""Emergency commands: import-resources, import-inventory, emergency-coverage."""
+"""Emergency commands: import-resources, import-inventory, emergency-coverage. Each command imports what
+it runs when it runs, so registering the commands (manage.py does it for every call) stays cheap."""
 from __future__ import annotations
 
+import settings
 from store.db import get_engine, session_scope
+from tabular import TabularError
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -22,12 +25,10 @@ def register(sub) -> None:  # noqa: ANN001
 
 
 def _run_import(fn, args, **kwargs) -> int:  # noqa: ANN001
-    from sensors.tabular import ImportFailed
-
     try:
         with session_scope(get_engine()) as session:
             summary = fn(session, args.file, actor=args.user, **kwargs)
-    except ImportFailed as exc:
+    except TabularError as exc:
         print(exc)
         return 1
     print(f"导入完成：{summary.describe()}")
@@ -35,20 +36,19 @@ def _run_import(fn, args, **kwargs) -> int:  # noqa: ANN001
 
 
 def cmd_import_resources(args) -> int:  # noqa: ANN001
-    from emergency.importer import import_resources
+    from emergency.importer import import_resources  # loaded when the command runs (see the docstring)
 
     return _run_import(import_resources, args, crs=args.crs)
 
 
 def cmd_import_inventory(args) -> int:  # noqa: ANN001
-    from emergency.importer import import_inventory
+    from emergency.importer import import_inventory  # loaded when the command runs
 
     return _run_import(import_inventory, args)
 
 
 def cmd_coverage(args) -> int:  # noqa: ANN001
-    import settings
-    from emergency.coverage import region_coverage
+    from emergency.coverage import region_coverage  # loaded when the command runs (pandas, numpy)
 
     city = settings.get_settings()["city"]["code"]
     with session_scope(get_engine(), readonly=True) as session:

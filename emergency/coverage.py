@@ -2,16 +2,17 @@
 where the city should build.
 
 Public functions (the indicator engine and the 应急指挥 page read these):
-- `grid_coverage(session, city_code)` → one row per grid: grid_code, name, district_code, street_code,
-  lon, lat (grid centroid), population, fire_km / medical_km / shelter_km (great-circle distance from the
-  centroid to the nearest facility of the kind), fire_ok / medical_ok / shelter_ok (within the
-  `[emergency]` *_radius_km norm), covered (all three), street_population, street_shelter_capacity and
-  shelter_capacity_per_resident (shelter places in the grid's street per resident of that street).
-  A grid that is not `covered` is a coverage gap.
-- `region_coverage(session, city_code, level="district")` → one row per district (or street):
-  grids, grids_covered, share_grids_covered, population, population_covered, share_population_covered,
-  share_fire / share_medical / share_shelter (population share within each radius), shelter_capacity,
-  shelter_capacity_per_resident.
+- `grid_coverage(session, city_code)` → one row per grid: grid_code, name, lon, lat (grid centroid),
+  district_code, street_code, community_code, population, fire_km / medical_km / shelter_km
+  (great-circle distance from the centroid to the nearest facility of the kind), fire_ok / medical_ok /
+  shelter_ok (within the `[emergency]` *_radius_km norm), covered (all three), street_population,
+  street_shelter_capacity and shelter_capacity_per_resident (shelter places in the grid's street per
+  resident of that street). A grid that is not `covered` is a coverage gap.
+- `region_coverage(session, city_code, level="district")` → one row per district (or street, community,
+  grid): grids, grids_covered, share_grids_covered, population, population_covered,
+  share_population_covered, share_fire / share_medical / share_shelter (population share within each
+  radius), shelter_capacity, shelter_capacity_per_resident (shelter places are counted per street, so a
+  community or grid has its street's figures).
 
 Facilities count whatever their live status except 停用 (out_of_service): coverage is a planning measure,
 and a station whose engines are out on a call still covers its area. Distances are from the grid's
@@ -28,7 +29,7 @@ import threading
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from emergency import catalog
 from emergency.nearest import min_distance_km
@@ -36,16 +37,25 @@ from store.models import Region, Resource
 from store.frames import rows_frame
 
 _KINDS = {"fire": catalog.FIRE_STATION, "medical": catalog.MEDICAL, "shelter": catalog.SHELTER}
+# Levels region_coverage sums grids to.
+LEVELS = ("district", "street", "community", "grid")
 _cache: dict[str, pd.DataFrame] = {}
 _cache_lock = threading.Lock()
 _CACHE_MAX = 8
 
 
 def _grids(session: Session, city_code: str) -> pd.DataFrame:
-    rows = session.execute(select(Region.code, Region.name, Region.centroid_lon, Region.centroid_lat, Region.population)
+    """The city's grids with their community, street and district, read from the hierarchy (grid →
+    community → street → district parents) rather than cut out of the codes."""
+    community, street = aliased(Region), aliased(Region)
+    rows = session.execute(select(Region.code, Region.name, Region.centroid_lon, Region.centroid_lat, Region.population,
+                                  street.parent_code, street.code, community.code)
+                           .outerjoin(community, community.code == Region.parent_code)
+                           .outerjoin(street, street.code == community.parent_code)
                            .where(Region.city_code == city_code, Region.level == "grid")
                            .order_by(Region.code)).all()
-    frame = rows_frame(rows, columns=["grid_code", "name", "lon", "lat", "population"])
+    frame = rows_frame(rows, columns=["grid_code", "name", "lon", "lat", "population", "district_code", "street_code",
+                                      "community_code"])
     frame["population"] = frame["population"].fillna(0).astype(np.int64)
     return frame
 
@@ -61,7 +71,7 @@ def _facilities(session: Session, city_code: str) -> pd.DataFrame:
 
 def _street_population(session: Session, city_code: str, grids: pd.DataFrame) -> pd.Series:
     """Street residents: the street's own population when recorded, else the sum of its grids."""
-    from_grids = grids.groupby(grids["grid_code"].str[:9])["population"].sum()
+    from_grids = grids.groupby("street_code")["population"].sum()
     rows = session.execute(select(Region.code, Region.population)
                            .where(Region.city_code == city_code, Region.level == "street")).all()
     recorded = pd.Series({c: p for c, p in rows if p is not None}, dtype="float64")
@@ -87,8 +97,6 @@ def grid_coverage(session: Session, city_code: str) -> pd.DataFrame:
         if key in _cache:
             return _cache[key].copy()
     out = grids.copy()
-    out["district_code"] = out["grid_code"].str[:6]
-    out["street_code"] = out["grid_code"].str[:9]
     lons, lats = out["lon"].to_numpy(dtype=float), out["lat"].to_numpy(dtype=float)
     for short, kind in _KINDS.items():
         fac = facilities[facilities["kind"] == kind]
@@ -113,8 +121,8 @@ def grid_coverage(session: Session, city_code: str) -> pd.DataFrame:
 
 
 def region_coverage(session: Session, city_code: str, level: str = "district") -> pd.DataFrame:
-    if level not in ("district", "street"):
-        raise ValueError("覆盖率只按区县或街道汇总")
+    if level not in LEVELS:
+        raise ValueError("覆盖率只按区县、街道、社区或网格汇总")
     grids = grid_coverage(session, city_code)
     cols = ["region_code", "name", "grids", "grids_covered", "share_grids_covered", "population",
             "population_covered", "share_population_covered", "share_fire", "share_medical", "share_shelter",
@@ -132,9 +140,13 @@ def region_coverage(session: Session, city_code: str, level: str = "district") -
                              population=("population", "sum"), population_covered=("pop_covered", "sum"),
                              pop_fire=("pop_fire", "sum"), pop_medical=("pop_medical", "sum"),
                              pop_shelter=("pop_shelter", "sum")).reset_index().rename(columns={key: "region_code"})
-    streets = grids.drop_duplicates("street_code")[["street_code", "street_population", "street_shelter_capacity"]]
-    streets = streets.assign(region_code=streets["street_code"].str[:len(agg["region_code"].iloc[0])])
-    cap = streets.groupby("region_code")[["street_shelter_capacity", "street_population"]].sum()
+    street_figures = ["street_shelter_capacity", "street_population"]
+    if level in ("district", "street"):  # the sum over the region's streets
+        streets = grids.drop_duplicates("street_code")
+        cap = streets.groupby(key)[street_figures].sum()
+    else:  # a community or grid lies in one street: its street's figures
+        cap = grids.groupby(key)[street_figures].first()
+    cap.index.name = "region_code"
     agg = agg.join(cap, on="region_code")
     names = dict(session.execute(select(Region.code, Region.name).where(Region.code.in_(list(agg["region_code"])))).all())
     agg["name"] = agg["region_code"].map(names).fillna(agg["region_code"])

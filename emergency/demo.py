@@ -16,12 +16,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 import settings
-from demo.scale import ScaleSpec
+from store.demo_scale import ScaleSpec
 from emergency import catalog
 from emergency.dispatch import propose
 from emergency.plans import get_plan
 from geo.locate import get_locator
 from store.models import Alert, Dispatch, Incident, IncidentLog, InventoryItem, Region, Resource
+from store.region_codes import ancestor_at, is_within
 
 # Share of all resources per kind (sums to 1).
 KIND_SHARE = {
@@ -109,13 +110,13 @@ def _resources(session: Session, rng: np.random.Generator, scale: ScaleSpec, gri
     density = pop / area
     weight = {"消防站": density ** 1.5, "医疗救护": density ** 1.5, "应急避难场所": pop}
     counts = _allocate(max(scale.resources, len(KIND_SHARE)), KIND_SHARE)
-    districts = sorted({g.code[:6] for g in grids})
+    districts = sorted({ancestor_at(g.code, "district") for g in grids})
     rows, seq = [], {}
     for kind in catalog.resource_kinds():
         n = counts.get(kind, 0)
         if kind == catalog.WAREHOUSE:
             # One per district first (at its most populous grid), the rest by population.
-            anchors = [max((i for i, g in enumerate(grids) if g.code.startswith(d)), key=lambda i: pop[i])
+            anchors = [max((i for i, g in enumerate(grids) if is_within(g.code, d)), key=lambda i: pop[i])
                        for d in districts][:n]
             w = np.zeros(len(grids))
             w[anchors] = 1.0

@@ -24,8 +24,10 @@ from emergency import catalog
 from emergency.nearest import haversine_km, nearest_available, stock_sources
 from emergency.plans import Plan, get_plan
 from emergency.resources import guarded_set_status, require_command
+from store import outbox
 from store.models import Dispatch, Incident, IncidentLog, InventoryItem, Resource, utcnow
-from store.scope import Viewer, ensure_visible, is_within
+from store.scope import Viewer, ensure_visible
+from store.region_codes import is_within
 
 
 class DispatchConflict(Exception):
@@ -263,6 +265,10 @@ def confirm(session: Session, incident_id: int, selection: Selection, actor: Vie
             audit.record(session, actor, "emergency_dispatch", object_type="dispatch", object_id=d.id,
                          detail={"incident_id": incident_id, "resource_id": d.resource_id, "item": d.item,
                                  "quantity": d.quantity})
+            # In order after the incident's own records; the commander is named for the message rules.
+            outbox.record_object(session, "dispatch.confirm", d, actor=actor.username, region=inc, at=now,
+                                 order_key=f"incident:{incident_id}",
+                                 extra={"incident_title": inc.title, "commander": inc.commander})
     return ConfirmResult(incident_id, tuple(d.id for d in dispatches), len(unit_rows), len(stock_rows))
 
 
@@ -345,4 +351,6 @@ def release(session: Session, incident_id: int, actor: Viewer, used: dict[int, i
             audit.record(session, actor, "emergency_release", object_type="dispatch", object_id=d.id,
                          detail={"incident_id": incident_id, "resource_id": d.resource_id, "item": d.item,
                                  "quantity": d.quantity, "used": d.used})
+            outbox.record_object(session, "dispatch.release", d, actor=actor.username, region=inc, at=now,
+                                 order_key=f"incident:{incident_id}")  # same transaction
     return ReleaseResult(incident_id, counts["available"], counts["returning"], returned, consumed)

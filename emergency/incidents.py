@@ -15,8 +15,10 @@ from emergency import catalog
 from emergency.resources import require_command
 from geo.crs import to_wgs84
 from geo.locate import get_locator
+from store import outbox
 from store.models import Alert, Dispatch, Event, Incident, IncidentLog, Sensor, utcnow
-from store.scope import Viewer, ensure_visible, is_within
+from store.scope import Viewer, ensure_visible
+from store.region_codes import is_within
 
 
 class AlreadyOpened(Exception):
@@ -25,6 +27,19 @@ class AlreadyOpened(Exception):
     def __init__(self, message: str, incident_id: int | None):
         self.incident_id = incident_id
         super().__init__(message)
+
+
+# The longest text each incident field takes (characters), stated on the forms as their max_chars.
+TEXT_LIMITS = {"title": 100, "note": 1000, "reason": 500, "summary": 1000}
+_TEXT_LABELS = {"title": "事件名称", "note": "记录内容", "reason": "调整理由", "summary": "处置小结"}
+
+
+def check_text(field: str, value: str | None) -> str:
+    """`value` stripped, or ValueError (Chinese) when it is longer than the field's limit."""
+    text = (value or "").strip()
+    if len(text) > TEXT_LIMITS[field]:
+        raise ValueError(f"{_TEXT_LABELS[field]}不能超过 {TEXT_LIMITS[field]} 字（现有 {len(text)} 字）")
+    return text
 
 
 def _check(incident_type: str, level: str) -> None:
@@ -50,6 +65,7 @@ def open_incident(session: Session, *, incident_type: str, level: str, lon: floa
     actor's zone."""
     require_command(actor)
     _check(incident_type, level)
+    title = check_text("title", title)
     lon, lat = to_wgs84(float(lon), float(lat), crs)
     locator = locator or get_locator(session)
     codes = locator.locate(lon, lat)
@@ -75,6 +91,7 @@ def open_incident(session: Session, *, incident_type: str, level: str, lon: floa
     audit.record(session, actor, "emergency_open", object_type="incident", object_id=inc.id,
                  detail={"type": incident_type, "level": level, "lon": lon, "lat": lat,
                          "alert_id": source_alert_id, "event_id": source_event_id})
+    outbox.record_object(session, "incident.open", inc, actor=actor.username, at=now)  # same transaction
     return inc
 
 
@@ -105,7 +122,8 @@ def open_from_alert(session: Session, alert_id: int, actor: Viewer, *, incident_
         sensor = session.get(Sensor, alert.sensor_id)
         lon, lat = sensor.lon, sensor.lat
     inc = open_incident(session, incident_type=incident_type, level=level, lon=lon, lat=lat, actor=actor,
-                        title=title or proposal.get("title") or alert.message[:200], source_alert_id=alert.id,
+                        title=title or (proposal.get("title") or alert.message)[:TEXT_LIMITS["title"]],
+                        source_alert_id=alert.id,
                         notes=proposal.get("reason") or alert.message, locator=locator)
     linked = session.execute(update(Alert).where(Alert.id == alert.id, Alert.incident_id.is_(None))
                              .values(incident_id=inc.id, proposal_status="accepted")
@@ -129,7 +147,7 @@ def open_from_event(session: Session, event_id: int, actor: Viewer, *, incident_
         existing = session.scalar(select(Incident.id).where(Incident.source_event_id == event_id))
         raise AlreadyOpened(f"该网格事件已升级为应急事件 #{existing}", existing)
     return open_incident(session, incident_type=incident_type, level=level, lon=event.lon, lat=event.lat,
-                         actor=actor, title=title or event.title, source_event_id=event.id,
+                         actor=actor, title=title or event.title[:TEXT_LIMITS["title"]], source_event_id=event.id,
                          notes=f"由网格事件 #{event.id}（{event.category}/{event.subcategory}）升级：{event.description}",
                          locator=locator)
 
@@ -144,7 +162,7 @@ def _get(session: Session, incident_id: int, actor: Viewer) -> Incident:
 
 def add_note(session: Session, incident_id: int, actor: Viewer, message: str) -> None:
     require_command(actor)
-    message = (message or "").strip()
+    message = check_text("note", message)
     if not message:
         raise ValueError("记录内容不能为空")
     _get(session, incident_id, actor)
@@ -155,6 +173,7 @@ def add_note(session: Session, incident_id: int, actor: Viewer, message: str) ->
 def change_level(session: Session, incident_id: int, level: str, actor: Viewer, reason: str = "") -> None:
     """升级/降级 the response level (guarded by the version the row had when read)."""
     require_command(actor)
+    reason = check_text("reason", reason)
     inc = _get(session, incident_id, actor)
     _check(inc.type, level)
     old, version = inc.level, inc.version
@@ -171,11 +190,14 @@ def change_level(session: Session, incident_id: int, level: str, actor: Viewer, 
     _log(session, incident_id, actor, "level", f"响应级别{word}：{old} → {level}" + (f"。{reason}" if reason else ""))
     audit.record(session, actor, "emergency_level", object_type="incident", object_id=incident_id,
                  detail={"from": old, "to": level, "reason": reason or None})
+    outbox.record_object(session, "incident.level", inc, actor=actor.username,  # same transaction
+                         extra={"from": old, "to": level, "reason": reason or None})
 
 
 def close_incident(session: Session, incident_id: int, actor: Viewer, summary: str = "") -> None:
     """Close once every dispatch is released (units may still be on their way back)."""
     require_command(actor)
+    summary = check_text("summary", summary)
     _get(session, incident_id, actor)
     active = session.scalar(select(exists().where(Dispatch.incident_id == incident_id, Dispatch.status == "active")))
     if active:
@@ -189,3 +211,7 @@ def close_incident(session: Session, incident_id: int, actor: Viewer, summary: s
     _log(session, incident_id, actor, "close", "关闭事件" + (f"：{summary}" if summary else ""), now)
     audit.record(session, actor, "emergency_close", object_type="incident", object_id=incident_id,
                  detail={"summary": summary or None})
+    inc = session.get(Incident, incident_id)
+    session.refresh(inc)  # the conditional UPDATE above bypassed the identity map
+    outbox.record_object(session, "incident.close", inc, actor=actor.username, at=now,  # same transaction
+                         extra={"summary": summary or None})

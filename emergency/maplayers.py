@@ -1,27 +1,48 @@
-"""pydeck layers of the 应急指挥 map: clickable regions (to open an incident where one clicks),
-resources coloured by kind and outlined by status, incidents, dispatch lines coloured by the unit's
-status, proposal lines, range rings, coverage gaps and Chinese labels.
+"""pydeck layers of emergency objects, for the 应急指挥 map and the overview's 应急资源 / 突发事件 layers:
+clickable regions (to open an incident where one clicks), resources coloured by kind and outlined by
+status, incidents, dispatch lines coloured by the unit's status, proposal lines, range rings, coverage
+gaps and Chinese labels. The colours of resource kinds and statuses are defined here, once.
 
-Built on geo.layers (shared colours, tooltip, offline basemap); every layer has a fixed id and
-deterministically sorted data, since selections come back as (layer id, row) pairs.
+Built on geo.layers (tooltip, offline basemap); every layer has a fixed id and deterministically sorted
+data, since selections come back as (layer id, row) pairs.
 """
 from __future__ import annotations
 
 import pandas as pd
 import pydeck as pdk
 
+from emergency import catalog
 from geo import layers as base
 
 LAYER_IDS = {"click": "em-click", "resources": "em-resources", "incidents": "em-incidents",
              "lines": "em-lines", "proposal": "em-proposal", "rings": "em-rings", "gaps": "em-gaps",
              "labels": "em-labels"}
-KIND_COLORS = base.RESOURCE_COLORS | {"排涝泵车": [65, 105, 225, 235], "应急车辆": [244, 164, 96, 235]}
-STATUS_COLORS = {
-    "available": [230, 240, 255, 255], "dispatched": [255, 200, 0, 255], "en_route": [255, 140, 0, 255],
-    "on_site": [255, 59, 48, 255], "returning": [90, 200, 250, 255], "out_of_service": [110, 110, 110, 255],
+# Fill colour by resource kind; a kind configured later without a colour is drawn grey.
+KIND_COLORS = {
+    "消防站": [230, 57, 70, 235],
+    "综合救援队": [255, 140, 0, 235],
+    "排涝抢险队": [30, 144, 255, 235],
+    "医疗救护": [46, 204, 113, 235],
+    "物资储备库": [186, 85, 211, 235],
+    "应急避难场所": [0, 206, 209, 235],
+    "危化品处置队": [255, 215, 0, 235],
+    "排涝泵车": [65, 105, 225, 235],
+    "应急车辆": [244, 164, 96, 235],
 }
-# Browsers draw canvas text with locally installed fonts; no web font is fetched.
-CJK_FONTS = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, WenQuanYi Micro Hei, sans-serif"
+OTHER_KIND_COLOR = [200, 200, 200, 230]
+# Outline colour by resource status, with the colour's name for the map legend.
+STATUS_STYLE = {
+    "available": ([230, 240, 255, 255], "白"), "dispatched": ([255, 200, 0, 255], "黄"),
+    "en_route": ([255, 140, 0, 255], "橙"), "on_site": ([255, 59, 48, 255], "红"),
+    "returning": ([90, 200, 250, 255], "蓝"), "out_of_service": ([110, 110, 110, 255], "灰"),
+}
+STATUS_COLORS = {status: color for status, (color, _) in STATUS_STYLE.items()}
+STOCK_LINE_COLOR = [186, 85, 211, 220]
+
+
+def status_legend() -> str:
+    """How the resource outlines read ("白 待命、黄 已调派、…"), for a caption under the map."""
+    return "、".join(f"{name} {catalog.status_label(status)}" for status, (_, name) in STATUS_STYLE.items())
 
 
 def click_layer(regions: pd.DataFrame) -> pdk.Layer:
@@ -41,19 +62,22 @@ def click_layer(regions: pd.DataFrame) -> pdk.Layer:
                      highlight_color=[255, 255, 255, 40])
 
 
-def resource_layer(resources: pd.DataFrame) -> pdk.Layer:
+def resource_layer(resources: pd.DataFrame, layer_id: str = LAYER_IDS["resources"]) -> pdk.Layer:
+    """Resources (columns id, kind, name, status, lon, lat, tip): fill by kind, outline by status."""
     data = resources.sort_values("id")[["id", "kind", "name", "status", "lon", "lat", "tip"]].copy()
-    data["fill"] = [KIND_COLORS.get(k, [200, 200, 200, 230]) for k in data["kind"]]
+    data["fill"] = [KIND_COLORS.get(k, OTHER_KIND_COLOR) for k in data["kind"]]
     data["line"] = [STATUS_COLORS.get(s, STATUS_COLORS["available"]) for s in data["status"]]
-    return pdk.Layer("ScatterplotLayer", id=LAYER_IDS["resources"], data=data, get_position=["lon", "lat"],
+    return pdk.Layer("ScatterplotLayer", id=layer_id, data=data, get_position=["lon", "lat"],
                      get_fill_color="fill", get_line_color="line", stroked=True, line_width_min_pixels=2,
                      get_radius=220, radius_min_pixels=4, radius_max_pixels=14, pickable=True)
 
 
-def incident_layer(incidents: pd.DataFrame, selected: int | None) -> pdk.Layer:
+def incident_layer(incidents: pd.DataFrame, selected: int | None = None,
+                   layer_id: str = LAYER_IDS["incidents"]) -> pdk.Layer:
+    """Incidents (columns id, lon, lat, tip) as red rings; the selected one larger."""
     data = incidents.sort_values("id")[["id", "lon", "lat", "tip"]].copy()
     data["radius"] = [900 if i == selected else 600 for i in data["id"]]
-    return pdk.Layer("ScatterplotLayer", id=LAYER_IDS["incidents"], data=data, get_position=["lon", "lat"],
+    return pdk.Layer("ScatterplotLayer", id=layer_id, data=data, get_position=["lon", "lat"],
                      get_fill_color=[255, 40, 40, 110], get_line_color=[255, 80, 80, 255], stroked=True,
                      line_width_min_pixels=3, get_radius="radius", radius_min_pixels=9, pickable=True)
 
@@ -61,7 +85,7 @@ def incident_layer(incidents: pd.DataFrame, selected: int | None) -> pdk.Layer:
 def dispatch_lines(dispatches: pd.DataFrame, lon: float, lat: float) -> pdk.Layer:
     data = dispatches.sort_values("dispatch_id")[["dispatch_id", "lon", "lat", "unit_status", "item", "tip"]].copy()
     data["to_lon"], data["to_lat"] = lon, lat
-    data["color"] = [[186, 85, 211, 220] if stock else STATUS_COLORS.get(st, STATUS_COLORS["dispatched"])
+    data["color"] = [STOCK_LINE_COLOR if stock else STATUS_COLORS.get(st, STATUS_COLORS["dispatched"])
                      for stock, st in zip(data["item"].notna(), data["unit_status"])]
     return pdk.Layer("LineLayer", id=LAYER_IDS["lines"], data=data.drop(columns=["item"]),
                      get_source_position=["lon", "lat"], get_target_position=["to_lon", "to_lat"],
@@ -81,9 +105,12 @@ def proposal_lines(units: pd.DataFrame, stock: pd.DataFrame, lon: float, lat: fl
 
 
 def rings(lon: float, lat: float, radii_km: list[float]) -> pdk.Layer:
+    """Range rings (radii in km) around the incident."""
     data = pd.DataFrame({"lon": lon, "lat": lat, "radius_m": [r * 1000 for r in radii_km],
                          "tip": [f"{r:g} km" for r in radii_km]})
-    return base.ring_layer(data, layer_id=LAYER_IDS["rings"])
+    return pdk.Layer("ScatterplotLayer", id=LAYER_IDS["rings"], data=data, get_position=["lon", "lat"],
+                     get_radius="radius_m", filled=False, stroked=True, get_line_color=[255, 255, 255, 140],
+                     line_width_min_pixels=1, pickable=False)
 
 
 def ring_labels(lon: float, lat: float, radii_km: list[float]) -> pd.DataFrame:
@@ -100,14 +127,8 @@ def gap_layer(gaps: pd.DataFrame) -> pdk.Layer:
 
 
 def label_layer(labels: pd.DataFrame) -> pdk.Layer:
-    """Chinese labels (columns lon, lat, text). deck.gl's glyph atlas is ASCII-only by default;
-    characterSet "auto" builds it from the data. pydeck turns a bare string argument into an accessor
-    expression, so literal strings are passed quoted (pydeck strips the quotes)."""
-    data = labels.sort_values(["lon", "lat", "text"]).reset_index(drop=True)
-    return pdk.Layer("TextLayer", id=LAYER_IDS["labels"], data=data, get_position=["lon", "lat"], get_text="text",
-                     get_size=13, get_color=[240, 244, 250, 255], get_pixel_offset=[0, -16],
-                     character_set='"auto"', font_family=f'"{CJK_FONTS}"', outline_width=2,
-                     outline_color=[10, 18, 32, 255], font_settings={"sdf": True}, pickable=False)
+    """Chinese labels (columns lon, lat, text) above their points, through the generic label builder."""
+    return base.label_layer(labels, LAYER_IDS["labels"], offset=(0, -16))
 
 
 def build_deck(layer_list: list[pdk.Layer], view: pdk.ViewState) -> pdk.Deck:

@@ -29,7 +29,8 @@ import settings
 from events import deadlines, demo_text, rollup, routing
 from events.catalog import get_catalog
 from events.departments import DISTRICT_BUREAUS, code_for, ensure_demo_departments
-from store import bulkload
+from events.statuses import OPEN_STATUSES
+from store import bulkload, region_codes
 from store.models import Department, Event, EventDailyRollup, EventDistrictDaily, EventTransition, Region, User
 
 SOURCES = np.array(["网格员", "12345", "巡查", "视频", "传感器"], dtype=object)
@@ -89,9 +90,8 @@ def _load_grids(session: Session) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["code", "city", "geometry", "lon", "lat", "population"])
     frame = frame[frame["geometry"].notna()].reset_index(drop=True)
     streets = dict(session.execute(select(Region.code, Region.name).where(Region.level == "street")).all())
-    frame["district"] = frame["code"].str[:6]
-    frame["street"] = frame["code"].str[:9]
-    frame["community"] = frame["code"].str[:12]
+    for level in ("district", "street", "community"):
+        frame[level] = [region_codes.ancestor_at(c, level) for c in frame["code"]]
     frame["street_name"] = frame["street"].map(streets).fillna("")
     return frame
 
@@ -225,7 +225,7 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
     actors = _actors(session)
     for zone, _user in actors["grid"]:
         # The demo officers' grids are busy ones, so their 我的网格 has work to show.
-        hotspot[grids["code"].str.startswith(zone).to_numpy()] *= 12.0
+        hotspot[grids["code"].str.startswith(region_codes.subtree_prefix(zone)).to_numpy()] *= 12.0
     gw = pop * hotspot
     grid_idx = rng.choice(len(grids), size=n, p=gw / gw.sum())
     lon, lat = _sample_points(rng, geoms, grid_idx)
@@ -299,7 +299,7 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
     key_codes, key_uniques = pd.factorize(keys)
     routed = []
     for k, c, s, st in key_uniques:
-        codes = {"city": city_of[0], "district": st[:6], "street": st}
+        codes = {"city": city_of[0], "district": region_codes.ancestor_at(st, "district"), "street": st}
         routed.append(next((code for code, _ in routing.candidates(k, c, s, codes) if code in existing), None))
     dept_final = np.array(routed, dtype=object)[key_codes]
     # A wrong first dispatch (later 退回) goes to another bureau of the same district.
@@ -410,6 +410,7 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
     department = np.where(np.isin(st, ["reported", "registered", "rejected"]), None,
                           np.where(done(t_d2) | ~returned, dept_final, dept_first)).astype(object)
     handled_at = when(done(t_fb1), t_fb1)
+    verified = ~np.isnan(t_fb1) & done(t_v1)  # as the verify_pass / verify_fail steps above
     dispatched_at = when(done(t_d1), t_d1)
 
     # -- reporters ------------------------------------------------------------------------------------------
@@ -452,6 +453,9 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
         "dispatched_on_time": np.where(done(t_d1), t_d1 <= dispatch_deadline, None),
         "handled_on_time": np.where(done(t_fb1), t_fb1 <= handle_deadline_at_fb, None),
         "closed_on_time": np.where(closed_now, t_close <= close_deadline_final, None),
+        # The first 核查 (pass or fail) against the verify stage that began at the first feedback.
+        "verified_at": when(verified, t_v1),
+        "verified_on_time": np.where(verified, t_v1 <= clock.add(t_fb1, lim["verify"]), None),
         "rework_count": done(t_rw).astype(int), "return_count": done(t_ret).astype(int),
         "satisfaction": np.where(satisfaction > 0, satisfaction, None),
         "hang_reason": np.where(done(t_hreq), hang_reason, None), "photos": np.full(n, None, dtype=object),
@@ -518,6 +522,8 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
         "handled_on_time": columns["handled_on_time"],
         "closed_at": pd.to_datetime(columns["closed_at"], unit="s", utc=True),
         "closed_on_time": columns["closed_on_time"], "satisfaction": columns["satisfaction"],
+        "verified_at": pd.to_datetime(columns["verified_at"], unit="s", utc=True),
+        "verified_on_time": columns["verified_on_time"],
     })
     rw = done(t_rw)
     rework = pd.DataFrame({"id": ids[rw], "at": pd.to_datetime(t_rw[rw], unit="s", utc=True)})
@@ -530,11 +536,12 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
     t_roll = time.perf_counter() - t_start - t_gen - t_events - t_log
     bulkload.create_indexes(session, deferred)
     rollup.rebuild_district(session)  # the district copy of the bulk-loaded grid rollup
+    rollup.rebuild_department(session)  # and the department copy, from the cases and their log
     bulkload.fix_sequence(session, Event)
     bulkload.analyze(session, (Event, EventTransition, EventDailyRollup, EventDistrictDaily))
     session.flush()
 
-    open_now = np.isin(status, [s for s in status_names() if s not in ("closed", "rejected")])
+    open_now = np.isin(status, list(OPEN_STATUSES))
     overdue_now = open_now & (stage_deadline < nowts)
     return {
         "events": n, "departments_added": made_departments, "transitions": rows_written,
@@ -548,18 +555,12 @@ def generate(session: Session, rng, scale, now: datetime) -> dict:  # noqa: ANN0
     }
 
 
-def status_names() -> list[str]:
-    from events.workflow import STATUS_NAMES
-
-    return list(STATUS_NAMES)
-
-
 def _grid_officers(grid_users: list[tuple[str, str]], grid_codes: np.ndarray) -> np.ndarray:
     """The username of the officer of each case's grid: a demo account whose zone covers the grid, else
     a per-grid placeholder."""
     out = np.array(["wangge@" + g for g in grid_codes], dtype=object)
     for zone, user in grid_users:
-        hit = np.char.startswith(grid_codes.astype(str), zone)
+        hit = np.char.startswith(grid_codes.astype(str), region_codes.subtree_prefix(zone))
         out[hit] = user
     return out
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.models import Department, Region
-from store.scope import is_within, level_of
+from store.region_codes import depth, is_within, level_of
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,12 @@ def list_departments(session: Session, region_prefix: str | None = None) -> list
         ):
             continue
         out.append({"code": d.code, "name": d.name, "kind": d.kind, "region_code": d.region_code})
-    return sorted(out, key=lambda d: (len(d["region_code"] or ""), d["code"]))
+    return sorted(out, key=lambda d: (_depth(d["region_code"]), d["code"]))
+
+
+def _depth(region_code: str | None) -> int:
+    """How far down the region tree a department serves (-1: no region, i.e. everywhere)."""
+    return depth(level_of(region_code)) if region_code else -1
 
 
 def department_names(session: Session, codes) -> dict[str, str]:  # noqa: ANN001

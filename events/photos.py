@@ -30,6 +30,15 @@ def max_photos() -> int:
     return int(settings.get_settings().get("events", {}).get("max_photos", 3))
 
 
+def max_photo_mb() -> float:
+    return float(settings.get_settings()["app"].get("upload_max_mb", 10))
+
+
+def photo_rules() -> str:
+    """The rules as a form states them next to the upload field, e.g. "JPEG/PNG，每张不超过 10 MB，最多 3 张"."""
+    return f"JPEG/PNG，每张不超过 {max_photo_mb():g} MB，最多 {max_photos()} 张"
+
+
 def upload_root() -> Path:
     root = Path(settings.get_settings()["app"].get("upload_dir", "data/uploads"))
     return root if root.is_absolute() else settings.ROOT / root
@@ -55,7 +64,7 @@ def _read(item) -> tuple[str, bytes]:  # noqa: ANN001 - (name, bytes) or an uplo
 def check_photo(name: str, data: bytes) -> tuple[str, str]:
     """(extension, mime) for an acceptable photo; PhotoError otherwise."""
     shown = sanitize_name(name)
-    limit_mb = float(settings.get_settings()["app"].get("upload_max_mb", 10))
+    limit_mb = max_photo_mb()
     if not data:
         raise PhotoError(f"照片「{shown}」是空文件")
     if len(data) > limit_mb * 1024 * 1024:
@@ -73,6 +82,19 @@ def check_photo(name: str, data: bytes) -> tuple[str, str]:
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise PhotoError(f"照片「{shown}」已损坏或无法解码") from exc
     return ext, mime
+
+
+def photo_problems(items) -> list[str]:  # noqa: ANN001 - as store_photos
+    """Why `items` would be refused, one Chinese line per problem (empty: all fine), without storing
+    anything: a form says so as soon as the files are chosen, before anything is submitted."""
+    items = list(items or [])
+    out = [f"最多上传 {max_photos()} 张照片，已选 {len(items)} 张"] if len(items) > max_photos() else []
+    for item in items:
+        try:
+            check_photo(*_read(item))
+        except PhotoError as exc:
+            out.append(str(exc))
+    return out
 
 
 def store_photos(session: Session, items, *, event_id: int | None) -> list[dict]:  # noqa: ANN001

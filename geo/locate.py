@@ -28,6 +28,9 @@ from store.db import get_engine, session_scope
 from store.models import LEVELS, Region
 
 SNAP_DEGREES = 0.0002
+# get_locator(bind, ALL_CITIES): one locator over every city in the database (a province deployment,
+# the `locate` command); a city code (default: config.toml's city) limits it to that city.
+ALL_CITIES = "*"
 _NONE = -1
 
 
@@ -69,10 +72,10 @@ class Locator:
     @classmethod
     def from_session(cls, session: Session, city_code: str | None = None, **kwargs) -> Locator:
         city_code = city_code or settings.get_settings()["city"]["code"]
-        rows = session.execute(
-            select(Region.code, Region.parent_code, Region.level, Region.geometry)
-            .where(Region.city_code == city_code)
-        ).all()
+        stmt = select(Region.code, Region.parent_code, Region.level, Region.geometry)
+        if city_code != ALL_CITIES:
+            stmt = stmt.where(Region.city_code == city_code)
+        rows = session.execute(stmt).all()
         return cls(city_code, [tuple(r) for r in rows], **kwargs)
 
     @property

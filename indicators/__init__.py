@@ -3,8 +3,8 @@ any of them for any region level and period, within the viewer's zone.
 
     from indicators import load_library, compute, compute_children, series, compute_many
 
-Exports resolve lazily (PEP 562), so importing `indicators.standards` (plain calculators used by the
-sensors module) does not pull in the engine, the store or pandas.
+Exports resolve lazily (PEP 562), so importing a light submodule (`indicators.library`,
+`indicators.status`) does not pull in the engine and pandas.
 """
 from __future__ import annotations
 

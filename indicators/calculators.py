@@ -20,53 +20,23 @@ the same days re-assessed under HJ 633-2026 (同口径), which the sensors modul
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import pandas as pd
 from sqlalchemy import and_, case, func, select
 
 from indicators import sources as S
+from indicators import sqlbuild as Q
+from indicators.calculator_specs import FACILITY_COLUMNS
 from indicators.plan import Options, Plan, SqlMeasure, ratio
-from indicators.standards import noise as noise_std
-from indicators.standards import water as water_std
-from store.models.regions import CODE_LENGTH, LEVELS
+from standards import aqi as aqi_std
+from standards import noise as noise_std
+from standards import water as water_std
+from store import region_codes
+from emergency.coverage import grid_coverage
 from store.frames import rows_frame
 
-AIR_LEVELS = ("city", "district")
 AIR_EDITIONS = ("auto", "2026")
 
 
-@dataclass(frozen=True)
-class Calculator:
-    name: str
-    label: str
-    source: str
-    levels: tuple[str, ...]
-    time_based: bool
-    validate: Callable[[dict], list[tuple[str, str]]]
-    describe: Callable[[dict], str]
-    plan: Callable  # (Indicator, Options) -> Plan
-
-
-def get(name: str) -> Calculator:
-    return CALCULATORS[name]
-
-
-def _no_params(params: dict) -> list[tuple[str, str]]:
-    return [(k, f"该计算器没有参数「{k}」") for k in params]
-
-
-def _choice(key: str, choices: tuple[str, ...], required: bool = True):  # noqa: ANN202
-    def check(params: dict) -> list[tuple[str, str]]:
-        out = [(k, f"未知参数「{k}」，可用：{key}") for k in params if k != key]
-        if key not in params:
-            if required:
-                out.append((key, f"缺少参数 {key}（可选：{' / '.join(choices)}）"))
-        elif params[key] not in choices:
-            out.append((key, f"应为 {' / '.join(choices)}，实际为「{params[key]}」"))
-        return out
-    return check
 
 
 # -- air -------------------------------------------------------------------------------------------------
@@ -109,8 +79,8 @@ def _plan_good_days(ind, opts: Options) -> Plan:  # noqa: ANN001
     t = S.table("sensor_area_daily")
     metric = _aqi_metric(opts)
     valid = and_(t.c.metric == metric, t.c.value.is_not(None))
-    num = SqlMeasure(f"{ind.id}:num", "sensor_area_daily", "day", "count", where=and_(valid, t.c.value <= 100),
-                     zero_if_covered=True)
+    num = SqlMeasure(f"{ind.id}:num", "sensor_area_daily", "day", "count",
+                     where=and_(valid, aqi_std.is_good_day(t.c.value)), zero_if_covered=True)
     den = SqlMeasure(f"{ind.id}:den", "sensor_area_daily", "day", "count", where=valid, zero_if_covered=True)
     return Plan([num, den, *_edition_measures(ind.id, metric)], lambda get: ratio(get(num.name), get(den.name), 100.0),
                 note=_edition_note(ind.id, opts))
@@ -128,14 +98,6 @@ def _plan_polluted_days(ind, opts: Options) -> Plan:  # noqa: ANN001
     def combine(get):  # noqa: ANN001, ANN202
         return None if not get(den.name) else get(num.name)  # no valid day: no data, not zero days
     return Plan([num, den, *_edition_measures(ind.id, metric)], combine, note=_edition_note(ind.id, opts))
-
-
-def _check_polluted(params: dict) -> list[tuple[str, str]]:
-    out = [(k, f"未知参数「{k}」，可用：above") for k in params if k != "above"]
-    above = params.get("above", 200)
-    if isinstance(above, bool) or not isinstance(above, (int, float)) or not 0 <= above <= 500:
-        out.append(("above", f"AQI 界值应为 0–500 的数值，实际为 {above!r}"))
-    return out
 
 
 # -- noise -----------------------------------------------------------------------------------------------
@@ -193,8 +155,6 @@ def _water_frame(session, req, ind, opts: Options) -> pd.DataFrame:  # noqa: ANN
 def _water_classes(session, req) -> pd.DataFrame:  # noqa: ANN001
     """One statement: each station's period mean per item with its settings; then its GB 3838 class.
     Returns [k, b, sid, overall, target]."""
-    from indicators import sqlbuild as Q
-
     spec = S.SOURCES["sensor_daily"]
     sd, sensors = S.table("sensor_daily"), S.table("sensors")
     extra = and_(sd.c.kind == "water", sd.c.metric.in_(water_std.ITEMS), sd.c.value.is_not(None))
@@ -227,37 +187,34 @@ def _plan_water(ind, opts: Options) -> Plan:  # noqa: ANN001
 
 # -- emergency coverage ------------------------------------------------------------------------------------
 
-_FACILITY_COLUMNS = {"fire": "fire_ok", "medical": "medical_ok", "shelter": "shelter_ok", "all": "covered"}
 
 
 def _coverage_frame(session, req, ind) -> pd.DataFrame:  # noqa: ANN001
-    from emergency.coverage import grid_coverage
 
     resources = S.table("resources")
-    if not session.execute(select(resources.c.id).where(resources.c.city_code == req.city_code).limit(1)).first():
-        return pd.DataFrame(columns=["k", "b", "value"])  # no resource registry yet: no data, not 0 %
-    grids = _memo(session, ("coverage", req.city_code), lambda: grid_coverage(session, req.city_code))
+    frames = []
+    for city in Q.cities_of(session, req):  # one city, or each city of a province scope
+        if not session.execute(select(resources.c.id).where(resources.c.city_code == city).limit(1)).first():
+            continue  # no resource registry yet: no data for this city, not 0 %
+        frames.append(_memo(session, ("coverage", city), lambda city=city: grid_coverage(session, city)))
+    grids = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if grids.empty:
         return pd.DataFrame(columns=["k", "b", "value"])
     codes = grids["grid_code"].astype(str)
     zone, scope = req.viewer.zone_code, req.scope
-    inside = codes.str.startswith(_prefix(scope)) & codes.str.startswith(_prefix(zone))
+    inside = (codes.str.startswith(region_codes.subtree_prefix(scope))
+              & codes.str.startswith(region_codes.subtree_prefix(zone)))
     g = grids[inside]
     if g.empty:
         return pd.DataFrame(columns=["k", "b", "value"])
-    ok = g[_FACILITY_COLUMNS[ind.formula.params["facility"]]].astype(bool)
+    ok = g[FACILITY_COLUMNS[ind.formula.params["facility"]]].astype(bool)
     pop = g["population"].astype(float)
-    key = codes[inside].str[:CODE_LENGTH[req.child_level]] if req.child_level else pd.Series(scope, index=g.index)
+    key = (codes[inside].map(lambda c: region_codes.ancestor_at(c, req.child_level)) if req.child_level
+           else pd.Series(scope, index=g.index))
     agg = pd.DataFrame({"k": key, "pop": pop, "covered": pop * ok}).groupby("k")[["pop", "covered"]].sum()
     agg = agg[agg["pop"] > 0]
     out = pd.DataFrame({"k": agg.index, "b": None, "value": agg["covered"] * 100.0 / agg["pop"]})
     return out.reset_index(drop=True)
-
-
-def _prefix(code: str) -> str:
-    from store.scope import level_of
-
-    return code[:4] if level_of(code) == "city" else code
 
 
 def _plan_coverage(ind, opts: Options) -> Plan:  # noqa: ANN001
@@ -265,30 +222,17 @@ def _plan_coverage(ind, opts: Options) -> Plan:  # noqa: ANN001
                 snapshot=True)
 
 
-CALCULATORS: dict[str, Calculator] = {c.name: c for c in (
-    Calculator("aqi_daily_mean", "日均空气质量指数（HJ 633）", "sensor_area_daily", AIR_LEVELS, True, _no_params,
-               lambda p: "各日区域 AQI（由区域内各站点污染物浓度均值按 HJ 633 评价）的算术平均；AQI 为 NA 的日子不计",
-               _plan_aqi_mean),
-    Calculator("good_days_ratio", "优良天数比例（HJ 633）", "sensor_area_daily", AIR_LEVELS, True, _no_params,
-               lambda p: "AQI ≤ 100 的天数 ÷ AQI 有效天数 × 100", _plan_good_days),
-    Calculator("polluted_days", "污染天数（HJ 633）", "sensor_area_daily", AIR_LEVELS, True, _check_polluted,
-               lambda p: f"区域日 AQI > {p.get('above', 200)} 的天数", _plan_polluted_days),
-    Calculator("water_quality", "地表水水质类别（GB 3838-2002）", "sensor_daily", LEVELS, True,
-               _choice("measure", ("target", "good", "bad")),
-               lambda p: {"target": "按时段均值评价达到目标类别的断面数 ÷ 有目标类别的评价断面数 × 100",
-                          "good": "按时段均值评价为 I–III 类的断面数 ÷ 评价断面数 × 100",
-                          "bad": "按时段均值评价为劣 V 类的断面数 ÷ 评价断面数 × 100"}.get(p.get("measure"), ""),
-               _plan_water),
-    Calculator("noise_compliance", "声环境功能区达标率（GB 3096-2008）", "sensor_daily", LEVELS, True,
-               _choice("period", ("day", "night")),
-               lambda p: f"{'昼间' if p.get('period') == 'day' else '夜间'}等效声级不超过所在功能区限值的站点日数 ÷ "
-                         f"有效监测站点日数 × 100",
-               _plan_noise),
-    Calculator("coverage", "应急服务覆盖（emergency.coverage）", "resources", LEVELS, False,
-               _choice("facility", tuple(_FACILITY_COLUMNS)),
-               lambda p: {"fire": "网格中心距最近消防站在服务半径内的常住人口 ÷ 常住人口 × 100",
-                          "medical": "网格中心距最近医疗救护点在服务半径内的常住人口 ÷ 常住人口 × 100",
-                          "shelter": "网格中心距最近应急避难场所在服务半径内的常住人口 ÷ 常住人口 × 100",
-                          "all": "三类设施均在服务半径内的常住人口 ÷ 常住人口 × 100"}.get(p.get("facility"), ""),
-               _plan_coverage),
-)}
+# The plan of each named calculator (its declaration — source, levels, parameters — is in
+# indicators.calculator_specs, which the schema reads without loading the planners).
+PLANNERS = {
+    "aqi_daily_mean": _plan_aqi_mean,
+    "good_days_ratio": _plan_good_days,
+    "polluted_days": _plan_polluted_days,
+    "water_quality": _plan_water,
+    "noise_compliance": _plan_noise,
+    "coverage": _plan_coverage,
+}
+
+
+def plan(ind, opts: Options) -> Plan:  # noqa: ANN001 - an Indicator with a standard formula
+    return PLANNERS[ind.formula.calculator](ind, opts)

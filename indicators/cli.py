@@ -6,6 +6,7 @@ import getpass
 import sys
 
 from store.db import get_engine
+from tabular import TabularError
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -20,16 +21,14 @@ def register(sub) -> None:  # noqa: ANN001
 
 
 def cmd_import_stats(args: argparse.Namespace) -> int:
-    from indicators.external_import import ImportFailed, import_file
-    from indicators.library import LibraryError
+    from indicators.external_import import import_file  # loaded when the command runs, not at every start
+    from indicators.library import LibraryError  # loaded when the command runs
 
     try:
         report = import_file(get_engine(getattr(args, "database_url", None)), args.file,
                              actor=f"manage.py:{getpass.getuser()}", source=args.source)
-    except ImportFailed as exc:
-        print(f"导入失败，未写入任何数据（共 {len(exc.errors)} 处问题）：", file=sys.stderr)
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
+    except TabularError as exc:
+        print(exc, file=sys.stderr)
         return 1
     except LibraryError as exc:
         print(str(exc), file=sys.stderr)
@@ -40,7 +39,7 @@ def cmd_import_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from indicators.library import load_library, validate_library
+    from indicators.library import load_library, validate_library  # loaded when the command runs (start-up time)
 
     problems = validate_library(args.path)
     if problems:

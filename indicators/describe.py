@@ -1,6 +1,7 @@
 """Definitions in words: a formula rendered readably in Chinese, for the catalogue, legends and exports."""
 from __future__ import annotations
 
+from indicators import calculator_specs
 from indicators import sources as S
 from indicators.schema import (
     GRAIN_NAMES, KIND_NAMES, NOW, POLARITY_NAMES, TIME_UNIT_NAMES, Filter, Indicator, Measure,
@@ -80,9 +81,7 @@ def formula_text(ind: Indicator) -> str:
         unit = "按年" if ind.grain == "year" else "按月"
         return f"外部统计数据（{unit}导入，import-stats）；{PERIOD_AGG_WORDS[f.period_agg]}"
     if f.kind == "standard":
-        from indicators import calculators
-
-        calc = calculators.get(f.calculator)
+        calc = calculator_specs.get(f.calculator)
         return f"{calc.label}：{calc.describe(f.params)}"
     where = _where(f.filters, f.source, f.time_field)
     if f.kind == "count":

@@ -8,6 +8,8 @@
 - `compute_children(id, scope, period, viewer)` → DataFrame[region_code, region_name, value, status]
   for every child region of the scope (None where no data): the choropleth.
 - `compute_children_many(ids, …)` → the same, long, for several indicators in one statement.
+- `compute_departments_many(ids, scope, period, viewer)` → the same per department serving the scope
+  (the 考核 of departments), from the sources' copies that carry the department.
 - `series(id, scope, start, end, grain, viewer)` → DataFrame[period, label, value, status].
 
 A period that contains today is taken up to today, and its 环比/同比 periods are cut to the same
@@ -29,14 +31,17 @@ from sqlalchemy.orm import Session
 import settings
 from indicators import sqlbuild as Q
 from indicators.library import load_library
-from indicators.plan import Options, Plan, finite, plan_for
+from indicators.plan import Options, Plan, finite
+from indicators.planner import plan_for
 from indicators.schema import GRAIN_NAMES, GRAINS, Indicator
 from indicators.status import status_of
 from store.db import get_engine, session_scope
-from store.models import Region
+from store.models import Department, Region
 from store.models.regions import LEVEL_NAMES_ZH, LEVELS
 from store.period import Period, local_tz
-from store.scope import Viewer, ensure_region_visible, level_of
+from store.scope import Viewer, ensure_region_visible
+from store import region_codes
+from store.region_codes import level_of
 from store.frames import rows_frame
 
 CUR, PREV, YOY = "cur", "prev", "yoy"
@@ -153,20 +158,23 @@ def _expected_units(ind: Indicator, period: Period) -> int:
 
 
 def _evaluate(inds: list[Indicator], scope: str, child_level: str | None, keys: list[str],
-              periods: dict[str, Period], viewer: Viewer, session: Session, opts: Options) -> dict[tuple, tuple]:
-    """{(indicator id, region code, label): (value, note)} for every key region and labelled period.
+              periods: dict[str, Period], viewer: Viewer, session: Session, opts: Options,
+              by_department: bool = False) -> dict[tuple, tuple]:
+    """{(indicator id, region code, label): (value, note)} for every key region (or department) and
+    labelled period.
 
     Indicators whose plans are plain measures share statements; custom calculators run their own.
     Snapshot indicators are evaluated once (label CUR only)."""
     session.info.pop("indicators_memo", None)  # calculators share work within this call only
     try:
-        return _evaluate_plans(inds, scope, child_level, keys, periods, viewer, session, opts)
+        return _evaluate_plans(inds, scope, child_level, keys, periods, viewer, session, opts, by_department)
     finally:
         session.info.pop("indicators_memo", None)
 
 
 def _evaluate_plans(inds: list[Indicator], scope: str, child_level: str | None, keys: list[str],
-                    periods: dict[str, Period], viewer: Viewer, session: Session, opts: Options) -> dict[tuple, tuple]:
+                    periods: dict[str, Period], viewer: Viewer, session: Session, opts: Options,
+                    by_department: bool = False) -> dict[tuple, tuple]:
     out: dict[tuple, tuple] = {}
     plans = {ind.id: plan_for(ind, opts) for ind in inds}
     by_ind = {ind.id: ind for ind in inds}
@@ -176,13 +184,16 @@ def _evaluate_plans(inds: list[Indicator], scope: str, child_level: str | None, 
     for snapshot, ids in groups.items():
         wanted = {CUR: periods[CUR]} if snapshot else periods
         for buckets, labels in ([((), {CUR: None})] if snapshot else _bucket_sets(wanted)):
-            req = Q.Request(scope=scope, child_level=child_level, buckets=buckets, viewer=viewer)
+            req = Q.Request(scope=scope, child_level=child_level, buckets=buckets, viewer=viewer,
+                            by_department=by_department)
             measures = [m for i in ids for m in plans[i].measures]
             sql = Q.run(session, measures, req)[:2] if measures else ({}, {})
             for i in ids:
                 plan, ind = plans[i], by_ind[i]
                 source = sql
-                if plan.custom is not None:
+                if plan.custom is not None and by_department:
+                    source = ({}, {})  # a standard calculator works on regions, never per department
+                elif plan.custom is not None:
                     frame = plan.custom(session, req)
                     source = ({(r.k, r.b): {"value": r.value} for r in frame.itertuples(index=False)}, {})
                 for label, bkey in labels.items():
@@ -199,14 +210,12 @@ def _children(session: Session, scope: str, level: str | None = None) -> dict[st
     if level is None or level == _child_level(scope):
         stmt = stmt.where(Region.parent_code == scope)
     else:
-        inside = Region.city_code == scope if level_of(scope) == "city" else Region.code.startswith(scope)
-        stmt = stmt.where(Region.level == level, inside)
+        stmt = stmt.where(Region.level == level, region_codes.regions_inside(Region, scope))
     return dict(session.execute(stmt.order_by(Region.code)).all())
 
 
 def _child_level(scope: str) -> str | None:
-    i = LEVELS.index(level_of(scope))
-    return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
+    return region_codes.child_level(level_of(scope))
 
 
 def _not_at_level(ind: Indicator, level: str) -> str:
@@ -294,7 +303,7 @@ def compute_children_many(indicator_ids: Iterable[str], scope_code: str, period:
     opts = _options(now, edition)
     child = _child_level(scope_code)
     if level is not None:
-        if level not in LEVELS or LEVELS.index(level) <= LEVELS.index(level_of(scope_code)):
+        if level not in LEVELS or region_codes.depth(level) <= region_codes.depth(level_of(scope_code)):
             raise ValueError(f"级别 {level!r} 不在范围 {scope_code} 之下")
         child = level
     cols = ["indicator_id", "region_code", "region_name", "value", "status"]
@@ -310,6 +319,38 @@ def compute_children_many(indicator_ids: Iterable[str], scope_code: str, period:
             if part:
                 evaluated.update(_evaluate(part, scope_code, child, list(names), {CUR: period if ext else cur},
                                            viewer, s, opts))
+    rows = []
+    for ind in inds:
+        for code, name in names.items():
+            value = evaluated.get((ind.id, code, CUR), (None, None))[0]
+            rows.append((ind.id, code, name, value, status_of(ind, value)))
+    return _with_nones(rows_frame(rows, columns=cols))
+
+
+def compute_departments_many(indicator_ids: Iterable[str], scope_code: str, period: Period | str,
+                             viewer: Viewer, *, engine: Engine | None = None, session: Session | None = None,
+                             now: datetime | None = None, edition: str | None = None,
+                             library: dict[str, Indicator] | None = None) -> pd.DataFrame:
+    """Long frame [indicator_id, department_code, department_name, value, status] for every department
+    serving the scope (its own, those of the regions above it, those without a region) and every
+    indicator: the figures of the 考核 of departments. A case's milestone counts for the department it
+    was with then (store.models.EventDepartmentDaily). None where the indicator has no department
+    figure: sources without a department (statistics, sensors) and scopes below a district for sources
+    whose department copy stops at the district."""
+    library = library if library is not None else load_library()
+    inds = [_indicator(i, library) for i in indicator_ids]
+    ensure_region_visible(viewer, scope_code)
+    period = _period(period)
+    opts = _options(now, edition)
+    today = _today(opts)
+    cur = period if not (period.start <= today < period.end) else _cut(period, (today - period.start).days)
+    cols = ["indicator_id", "department_code", "department_name", "value", "status"]
+    with _session(engine, session) as s:
+        names = dict(s.execute(select(Department.code, Department.name)
+                               .where(Q.departments_serving(scope_code)).order_by(Department.code)).all())
+        part = [i for i in inds if i.formula.kind != "external"]
+        evaluated = _evaluate(part, scope_code, None, list(names), {CUR: cur}, viewer, s, opts,
+                              by_department=True) if part and names else {}
     rows = []
     for ind in inds:
         for code, name in names.items():

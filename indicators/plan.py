@@ -177,9 +177,7 @@ def plan_for(ind: Indicator, opts: Options) -> Plan:
     f = ind.formula
     p = ind.id
     if f.kind == "standard":
-        from indicators import calculators
-
-        return calculators.get(f.calculator).plan(ind, opts)
+        raise ValueError(f"{ind.id}: 标准计算器的计算方案由 indicators.planner 给出")
     if f.kind == "ratio":
         num, den = _measure_sql(f"{p}:num", f.numerator, opts.now), _measure_sql(f"{p}:den", f.denominator, opts.now)
         return Plan([num, den], lambda get: ratio(get(num.name), get(den.name), f.scale),

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Float, Integer, Numeric, String
 
+from indicators import calculator_specs
 from indicators import sources as S
 from store.models.regions import LEVEL_NAMES_ZH, LEVELS
 
@@ -137,13 +138,11 @@ class Indicator:
     @property
     def is_snapshot(self) -> bool:
         """A current-state figure (no time field): it does not vary with the period."""
-        from indicators import calculators
-
         f = self.formula
         if f.kind == "external":
             return False
         if f.kind == "standard":
-            return not calculators.get(f.calculator).time_based
+            return not calculator_specs.get(f.calculator).time_based
         if f.kind == "ratio":
             return f.numerator.time_field is None and f.denominator.time_field is None
         return f.time_field is None
@@ -359,12 +358,10 @@ def _formula(p: _Problems, raw: Any, grain: str) -> Formula | None:
         return Formula(kind=kind, source=S.EXTERNAL_TABLE, period_agg=period_agg)
 
     if kind == "standard":
-        from indicators import calculators
-
         name = raw.get("calculator")
-        calc = calculators.CALCULATORS.get(name)
+        calc = calculator_specs.CALCULATORS.get(name)
         if calc is None:
-            p.add(f"{path}.calculator", f"未知的标准计算器「{name}」，可选：{'、'.join(calculators.CALCULATORS)}")
+            p.add(f"{path}.calculator", f"未知的标准计算器「{name}」，可选：{'、'.join(calculator_specs.CALCULATORS)}")
             return None
         params = raw.get("params") or {}
         if not isinstance(params, dict):
@@ -442,17 +439,13 @@ def _formula_sources(formula: Formula) -> list[str]:
     if formula.kind == "ratio":
         return [formula.numerator.source, formula.denominator.source]
     if formula.kind == "standard":
-        from indicators import calculators
-
-        return [calculators.get(formula.calculator).source]
+        return [calculator_specs.get(formula.calculator).source]
     return [formula.source]
 
 
 def _level_support(formula: Formula) -> tuple[str, ...]:
     if formula.kind == "standard":
-        from indicators import calculators
-
-        return calculators.get(formula.calculator).levels
+        return calculator_specs.get(formula.calculator).levels
     levels = set(LEVELS)
     for name in _formula_sources(formula):
         levels &= set(S.groupable_levels(S.SOURCES[name]))
@@ -533,6 +526,10 @@ def parse_block(raw: Any, file: str, index: int) -> tuple[Indicator | None, list
                         sup = "、".join(LEVEL_NAMES_ZH[x] for x in support) or "无"
                         p.add("levels", f"数据源无法按「{LEVEL_NAMES_ZH[lv]}」（{lv}）分组统计；"
                                         f"该公式支持的层级：{sup}")
+            if "city" in level_tuple:
+                # A province (a multi-city deployment's overview) is its cities together: whatever is
+                # figured for a city is figured for the province the same way, grouped by city.
+                level_tuple = ("province", *level_tuple)
 
     if p.items:
         return None, list(dict.fromkeys(p.items))  # shared filters are checked once per half of a ratio

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from sqlalchemy import Date, DateTime, Table, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
+from events.workflow import OPEN_STATUSES, STATUS_NAMES
 import store.models  # noqa: F401 - registers every table on Base.metadata
 from store.models import Base
-from store.models.regions import CODE_LENGTH, LEVELS
-from store.scope import in_region, level_of
+from store import region_codes
+from store.models.regions import LEVELS
+from store.scope import in_region
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
     SourceSpec("events", "事件（案件）表", "columns"),
     SourceSpec("event_daily_rollup", "事件日汇总表", "columns"),
     SourceSpec("event_district_daily", "事件区县日汇总表", "columns", levels=("city", "district")),
+    SourceSpec("event_department_daily", "事件部门日汇总表", "columns", levels=("city", "district")),
     SourceSpec("event_transitions", "案件流转记录表", "columns", via=Via("events", "event_id", "id")),
     SourceSpec("sensors", "监测设备表", "columns"),
     SourceSpec("sensor_hourly", "监测小时汇总表", "columns"),
@@ -59,6 +62,8 @@ SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
     SourceSpec("dispatches", "应急调派表", "columns", via=Via("incidents", "incident_id", "id")),
     SourceSpec("regions", "行政区划表", "hierarchy"),
     SourceSpec("external_values", "外部统计数据表", "region_code"),
+    # 上报及时率: each outbox record's delivery to a destination (exchange/), placed by its record's region.
+    SourceSpec("outbox_deliveries", "数据交换投递表", "columns", via=Via("outbox", "record_id", "id")),
 )}
 
 EXTERNAL_TABLE = "external_values"
@@ -66,14 +71,15 @@ EXTERNAL_TABLE = "external_values"
 # Coarser copies of a source that hold the same rows summed to fewer levels. The SQL builder reads the
 # coarse one whenever everything a query needs exists there: it is the same figure from far fewer rows.
 COARSER: dict[str, tuple[str, ...]] = {"event_daily_rollup": ("event_district_daily",)}
+# The copy of a source that carries the department (what a figure per department reads; the grid rollup
+# has no department key). Sources with a department column of their own (events) need none.
+BY_DEPARTMENT: dict[str, str] = {"event_daily_rollup": "event_department_daily"}
 
 
 def closed_domain(source: str, column_name: str) -> frozenset[str] | None:
     """Every value a column can hold, where the application fixes the set (a workflow's states).
     The engine then compiles "not in X" as "in (domain − X)": same rows, and an index can serve it."""
     if (source, column_name) == ("events", "status"):
-        from events.workflow import STATUS_NAMES
-
         return frozenset(STATUS_NAMES)
     return None
 
@@ -81,8 +87,6 @@ def closed_domain(source: str, column_name: str) -> frozenset[str] | None:
 def rare_values(source: str, column_name: str) -> frozenset[str]:
     """Values few rows hold, whatever the data's age: cases still open, against years of closed ones."""
     if (source, column_name) == ("events", "status"):
-        from events.workflow import OPEN_STATUSES
-
         return frozenset(OPEN_STATUSES)
     return frozenset()
 
@@ -145,9 +149,7 @@ def level_expr(spec: SourceSpec, level: str) -> ColumnElement:
     t = table(spec.table)
     if spec.keying == "region_code":
         return t.c.region_code
-    if level == "city":
-        return t.c.city_code
-    return func.substr(t.c.code, 1, CODE_LENGTH[level])
+    return region_codes.sql_ancestor(t.c, level)
 
 
 def in_scope(spec: SourceSpec, code: str) -> ColumnElement:
@@ -157,10 +159,7 @@ def in_scope(spec: SourceSpec, code: str) -> ColumnElement:
     t = table(spec.table)
     if spec.keying == "region_code":
         return t.c.region_code == code
-    level = level_of(code)
-    if level == "city":
-        return in_region(t.c, code)
-    return func.substr(t.c.code, 1, CODE_LENGTH[level]) == code
+    return region_codes.regions_inside(t.c, code)
 
 
 def in_zone(spec: SourceSpec, zone_code: str) -> ColumnElement:
@@ -169,23 +168,22 @@ def in_zone(spec: SourceSpec, zone_code: str) -> ColumnElement:
     if spec.keying == "columns":
         return in_region(region_table(spec).c, zone_code)
     t = table(spec.table)
-    level = level_of(zone_code)
     if spec.keying == "region_code":
-        prefix = zone_code[:4] if level == "city" else zone_code
-        if zone_code.endswith("0000") and level == "city":
-            prefix = zone_code[:2]
-        return t.c.region_code.startswith(prefix)
-    if level == "city":
-        return in_region(t.c, zone_code)
-    return t.c.code.startswith(zone_code)
+        return region_codes.code_inside(t.c.region_code, zone_code)
+    return region_codes.regions_inside(t.c, zone_code)
 
 
-def in_city(spec: SourceSpec, city_code: str, indexed: bool = True) -> ColumnElement:
-    """SQL condition used to tell "no data at all for this period" from a real zero."""
+def in_area(spec: SourceSpec, code: str, indexed: bool = True) -> ColumnElement:
+    """SQL condition used to tell "no data at all for this period" from a real zero: the row lies in
+    city `code`, or in any city of province `code`. `indexed=False` wraps the column so the planner
+    keeps off the city index (every row of a one-city store matches it)."""
     t = region_table(spec) if spec.keying == "columns" else table(spec.table)
     if "city_code" not in t.c:
         return literal(True)
-    return t.c.city_code == city_code if indexed else func.coalesce(t.c.city_code, "") == city_code
+    column = t.c.city_code if indexed else func.coalesce(t.c.city_code, "")
+    if region_codes.level_of(code) == "province":
+        return region_codes.code_inside(column, code)
+    return column == code
 
 
 def department_column(spec: SourceSpec):  # noqa: ANN201

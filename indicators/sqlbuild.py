@@ -12,22 +12,29 @@ Every row of a source is assigned to its bucket by a CASE over the buckets' boun
 days converted to UTC for timestamps), so a month is the same month on both backends and in any time
 zone. Measures of many indicators sharing a source are aggregated in the same pass (CASE WHEN
 <filters> THEN value END), which is what makes a tile grid one query.
+
+Grouped by department instead of by region (Request.by_department, the 考核 of departments), the keys
+are the departments serving the scope and each source is read through the copy that carries the
+department (sources.BY_DEPARTMENT); a source with no department has no figure per department.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Column, String, and_, case, cast, exists, func, literal, select, true, union_all
+from sqlalchemy import Column, String, and_, case, cast, exists, func, literal, literal_column, or_, select, true, \
+    union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from indicators import sources as S
 from indicators.plan import SqlMeasure, column
 from store.hints import rare
-from store.models import LEVELS, Region
+from store.models import Department, Region
 from store.period import Period
-from store.scope import Viewer, level_of
+from store.scope import Viewer
+from store import region_codes
+from store.region_codes import level_of
 
 _BATCHED = {"sum": func.sum, "count": func.count, "avg": func.avg, "min": func.min, "max": func.max}
 
@@ -44,10 +51,27 @@ class Request:
     child_level: str | None  # None: one value for the scope; else grouped by this level's code
     buckets: tuple[Bucket, ...]  # non-overlapping
     viewer: Viewer
+    by_department: bool = False  # keys are the departments serving the scope (child_level None)
 
     @property
-    def city_code(self) -> str:
-        return self.scope[:4] + "00"
+    def area(self) -> str:
+        """The city holding the scope — or the province itself when the scope is a province (a
+        multi-city deployment's overview): the extent whose rows tell "no data at all" from a real
+        zero (coverage_group) and whose cities per-city calculators go through (cities_of)."""
+        return region_codes.ancestor_at(self.scope, "city") or self.scope
+
+    @property
+    def keyed(self) -> bool:
+        """One value per key (child region or department) rather than one for the scope."""
+        return self.child_level is not None or self.by_department
+
+
+def cities_of(session: Session, req: Request) -> list[str]:
+    """The city codes the request's scope covers: its city, or every city of a province scope."""
+    if level_of(req.area) != "province":
+        return [req.area]
+    return list(session.scalars(select(Region.code).where(
+        Region.level == "city", region_codes.code_inside(Region.code, req.area)).order_by(Region.code)))
 
 
 def _text(value: str):  # noqa: ANN202
@@ -60,12 +84,9 @@ def _text(value: str):  # noqa: ANN202
 def child_regions(req: Request):  # noqa: ANN201
     """Condition on Region: the regions of req.child_level inside the scope (its children, or any
     level further down — every grid of the city in one statement)."""
-    levels = list(LEVELS)
-    scope_level = level_of(req.scope)
-    if levels.index(req.child_level) == levels.index(scope_level) + 1:
+    if region_codes.depth(req.child_level) == region_codes.depth(level_of(req.scope)) + 1:
         return Region.parent_code == req.scope
-    inside = Region.city_code == req.scope if scope_level == "city" else Region.code.startswith(req.scope)
-    return and_(Region.level == req.child_level, inside)
+    return and_(Region.level == req.child_level, region_codes.regions_inside(Region, req.scope))
 
 
 def base_conditions(spec: S.SourceSpec, req: Request) -> list:
@@ -87,7 +108,28 @@ def spec_region_col(spec: S.SourceSpec):  # noqa: ANN201
 
 
 def key_expr(spec: S.SourceSpec, req: Request):  # noqa: ANN201
+    if req.by_department:  # "" = with no department (reported, not yet dispatched)
+        return func.coalesce(S.department_column(spec), literal_column("''"))
     return S.level_expr(spec, req.child_level)
+
+
+def departments_serving(scope: str):  # noqa: ANN201
+    """Condition on Department: the departments that serve inside region `scope` — its own bureaus and
+    offices, those of the regions above it (a city bureau works in every district) and those without a
+    region."""
+    return or_(Department.region_code.is_(None), region_codes.code_inside(Department.region_code, scope),
+               Department.region_code.in_(region_codes.ancestors(scope)))
+
+
+def department_source(name: str, req: Request) -> str | None:
+    """The source a per-department figure reads instead of `name` (its copy with a department, or itself
+    when it has one), or None when the source has no department or the copy cannot serve the scope."""
+    name = S.BY_DEPARTMENT.get(name, name)
+    spec = S.SOURCES[name]
+    if S.department_column(spec) is None:
+        return None
+    needed = {level_of(req.scope), level_of(req.viewer.zone_code)}
+    return name if needed <= set(S.groupable_levels(spec)) else None
 
 
 def bounds(col, period: Period, grain: str | None = None):  # noqa: ANN001, ANN201
@@ -144,7 +186,7 @@ def _inner(spec: S.SourceSpec, req: Request, time_field: str | None, cols: list,
     if extra is not None:
         conds.append(extra)
     head = []
-    if req.child_level is not None:
+    if req.keyed:
         head.append(key_expr(spec, req).label("k"))
     if time_field is None:
         return select(*head, *cols).select_from(S.from_clause(spec)).where(*conds).subquery()
@@ -161,7 +203,7 @@ def _inner(spec: S.SourceSpec, req: Request, time_field: str | None, cols: list,
 
 def _parts(sub, req: Request, timed: bool) -> list:
     out = []
-    if req.child_level is not None:
+    if req.keyed:
         out.append(sub.c.k)
     if timed:
         out.append(sub.c.b)
@@ -201,7 +243,12 @@ def _moved(expr, fine, coarse):  # noqa: ANN001, ANN202
 
 def batched_group(measures: list[SqlMeasure], req: Request, names: dict[str, str]):  # noqa: ANN201
     m0 = measures[0]
-    source = coarser_source(measures, req) or m0.source
+    if req.by_department:
+        source = department_source(m0.source, req)
+        if source is None:
+            return None
+    else:
+        source = coarser_source(measures, req) or m0.source
     spec = S.SOURCES[source]
     fine, here = S.table(m0.source), S.table(source)
     cols = []
@@ -241,6 +288,8 @@ def _shared_narrowing(measures: list[SqlMeasure], source: str | None = None):  #
 
 def percentile_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noqa: ANN201
     """Nearest-rank percentile: the smallest value whose rank r satisfies r ≥ p% × n."""
+    if req.by_department and department_source(m.source, req) != m.source:
+        return None
     spec = S.SOURCES[m.source]
     inner = _inner(spec, req, m.time_field, [m.value.label("v")], m.where)
     if inner is None:
@@ -258,6 +307,8 @@ def percentile_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noq
 
 def latest_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noqa: ANN201
     """Each entity's last row in the period, then aggregated across entities."""
+    if req.by_department and department_source(m.source, req) != m.source:
+        return None
     spec = S.SOURCES[m.source]
     inner = _inner(spec, req, m.time_field, [m.value.label("v"), m.entity.label("e"), m.order.label("o")], m.where)
     if inner is None:
@@ -273,6 +324,8 @@ def latest_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noqa: A
 
 def external_group(m: SqlMeasure, req: Request, names: dict[str, str]):  # noqa: ANN201
     """Imported values of one indicator, combined over the months of each bucket (sum / mean / last)."""
+    if req.by_department:  # statistics are per region, never per department
+        return None
     spec = S.SOURCES[S.EXTERNAL_TABLE]
     ev = S.table(S.EXTERNAL_TABLE)
     key_len = 7 if m.grain == "month" else 4
@@ -302,7 +355,7 @@ def coverage_group(source: str, time_field: str | None, req: Request, label: str
     spec = S.SOURCES[source]
     # coalesce() keeps the planner off the city index (every row of a one-city store matches it) and on
     # the time index, so a period without data costs an index probe instead of a scan.
-    city = S.in_city(spec, req.city_code, indexed=False)
+    city = S.in_area(spec, req.area, indexed=False)
 
     def has(extra=None):  # noqa: ANN001, ANN202
         q = select(literal(1)).select_from(S.from_clause(spec)).where(city)
@@ -339,6 +392,9 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
 
     def frame_rows(bucket: str | None):  # noqa: ANN202
         b = _text(bucket).label("b") if bucket is not None else literal(None, String).label("b")
+        if req.by_department:
+            return select(Department.code.label("k"), Department.name.label("name"), b) \
+                .where(departments_serving(req.scope))
         if req.child_level is not None:
             return select(Region.code.label("k"), Region.name.label("name"), b).where(child_regions(req))
         return select(_text(req.scope).label("k"), _text("").label("name"), b)
@@ -373,7 +429,7 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
             out_cols += [literal(None).label(c) for c in cols]
             continue
         on = []
-        if req.child_level is not None and "k" in sub.c:
+        if req.keyed and "k" in sub.c:
             on.append(sub.c.k == keys.c.k)
         if timed and has_buckets:
             on.append(sub.c.b == keys.c.b)

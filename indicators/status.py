@@ -1,12 +1,36 @@
-"""Traffic-light status, its colours and words, and number formatting for indicator values."""
+"""Traffic-light status, its colours and words, and number formatting for indicator values.
+
+The one definition of what an indicator status looks like: every screen, map, briefing and workbook
+takes its words and colours from here. Green means the value reached the indicator's green
+threshold, a performance bar set by polarity (e.g. GDP growth ≥ 5 %), so it reads 良好 (good), not
+正常 (merely normal); yellow is 关注, red 预警.
+"""
 from __future__ import annotations
 
 from indicators.schema import Indicator
 
 STATUS_COLORS = {"green": "#2BB673", "yellow": "#F5B700", "red": "#E5484D"}
 STATUS_LABELS = {"green": "良好", "yellow": "关注", "red": "预警"}
+# Streamlit's Markdown draws named colours only (":green[…]"), not hex: the nearest name per status.
+STATUS_NAMED_COLORS = {"green": "green", "yellow": "orange", "red": "red"}
 NO_DATA = "无数据"
 NO_DATA_COLOR = "#5B6573"
+
+
+def status_label(status: str | None) -> str:
+    """良好 / 关注 / 预警, or 无数据 without a status."""
+    return STATUS_LABELS.get(status, NO_DATA)
+
+
+def status_color(status: str | None) -> str:
+    """The status's hex colour (#RRGGBB), grey without a status."""
+    return STATUS_COLORS.get(status, NO_DATA_COLOR)
+
+
+def status_rgba(status: str | None, alpha: int = 170) -> list[int]:
+    """The status's colour as [r, g, b, a] for map layers."""
+    color = status_color(status)
+    return [int(color[i:i + 2], 16) for i in (1, 3, 5)] + [alpha]
 
 
 def status_of(ind: Indicator, value: float | None) -> str | None:

@@ -9,36 +9,41 @@ import pandas as pd
 import streamlit as st
 
 import settings
-from auth.roles import can
-from events import queries as Q
-from events import workflow
-from events.batch import batch_transition
+from events import actions, placement, statuses, workflow
+from events.catalog import get_catalog
+from events.deadlines import DEADLINE_STATE_NAMES
+from events.format import fmt_time
 from events.intake import SOURCES
-from store.db import session_scope
-from ui import case_panel
+from events.limits import LIMITS
+from events.views import EventViews
+from geo import geocode
+from store.scope import PermissionDenied
+from ui import case_panel, duplicates as duplicate_parts, plain, supervision as supervision_parts
 from ui.chrome import resolve_scope
 from ui.data import app_engine
-from ui.session import require_viewer
+from ui.params import parse_id
+from ui.session import live_fragment, require_viewer
 
 viewer = require_viewer()
 code, crumbs, _kids = resolve_scope(viewer)
 engine = app_engine()
 cfg = settings.get_settings()
 refresh = int(cfg["app"].get("refresh_seconds", 30))
-may_dispatch = can(viewer.role, "dispatch_event")
-may_register = can(viewer.role, "register_event")
+may_dispatch = workflow.role_may(viewer.role, "dispatch")
+may_register = workflow.role_may(viewer.role, "register")
 
-st.markdown(f"### 指挥调度 · {' › '.join(c['name'] for c in crumbs)}")
+st.markdown(f"### 指挥调度 · {plain.md(' › '.join(c['name'] for c in crumbs))}")
 
+# The views: the queue, everything open, each stage of more than one state, what awaits approval, one state.
 STATUS_VIEWS = {
-    "待办（待立案 + 待派遣）": list(Q.QUEUE_STATUSES),
-    "全部在办": list(workflow.OPEN_STATUSES),
-    "待核查 / 待结案": ["handled", "verified", "verify_failed"],
-    "待审批（延期 / 挂账）": ["extension_requested", "hang_requested"],
-    **{f"仅「{name}」": [s] for s, name in workflow.STATUS_NAMES.items()},
+    statuses.QUEUE.label: list(statuses.QUEUE.statuses),
+    statuses.OPEN.label: list(statuses.OPEN.statuses),
+    **{g.label: list(g.statuses) for g in statuses.OPEN_STAGES if len(g.statuses) > 1},
+    statuses.AWAITING_APPROVAL.label: list(statuses.AWAITING_APPROVAL.statuses),
+    **{f"仅「{name}」": [s] for s, name in statuses.STATUS_NAMES.items()},
 }
-default_view = "待审批（延期 / 挂账）" if viewer.role == "leader" else "待办（待立案 + 待派遣）"
-categories = sorted({c for kinds in Q.category_tree().values() for c in kinds})
+default_view = statuses.AWAITING_APPROVAL.label if viewer.role == "leader" else statuses.QUEUE.label
+categories = sorted({c for kinds in get_catalog().tree().values() for c in kinds})
 
 with st.container(border=True):
     f1, f2, f3, f4 = st.columns(4)
@@ -48,37 +53,40 @@ with st.container(border=True):
     source = f3.selectbox("来源", [None, *SOURCES], format_func=lambda v: "全部来源" if v is None else v,
                           key="dq_source")
     deadline = f4.selectbox("时限", [None, "overdue", "warning"], key="dq_deadline",
-                            format_func=lambda v: {None: "全部", "overdue": "已超期", "warning": "即将超期"}[v])
+                            format_func=lambda v: "全部" if v is None else DEADLINE_STATE_NAMES[v])
     g1, g2 = st.columns([3, 1])
-    search = g1.text_input("搜索（案件编号或标题）", key="dq_search", placeholder="如 1024 或 占道经营")
+    search = g1.text_input("搜索（案件编号或标题）", key="dq_search", placeholder="如 1024 或 占道经营",
+                           max_chars=LIMITS["title"])
     page_no = g2.number_input("页码", min_value=1, value=1, step=1, key="dq_page")
 
 
-@st.fragment(run_every=refresh)
+@live_fragment(run_every=refresh)
 def live_queue() -> None:
     now = datetime.now(timezone.utc)
-    with session_scope(engine, readonly=True) as s:
-        counts = Q.status_counts(s, viewer, code, now=now)
-        page = Q.queue(s, viewer, statuses=STATUS_VIEWS[view], category=category, source=source, region=code,
+    with EventViews.open(engine, viewer) as v:
+        counts = v.status_counts(code, now=now)
+        page = v.queue(statuses=STATUS_VIEWS[view], category=category, source=source, region=code,
                        deadline=deadline, search=search or None, page=int(page_no), now=now)
-    m = st.columns(6)
-    m[0].metric("待立案", counts["reported"])
-    m[1].metric("待派遣", counts["registered"])
-    m[2].metric("处置中", counts["dispatched"] + counts["handling"] + counts["extension_requested"])
-    m[3].metric("待核查/结案", counts["handled"] + counts["verified"] + counts["verify_failed"])
-    m[4].metric("已超期", counts["overdue"])
-    m[5].metric("即将超期", counts["warning"])
+    m = st.columns(len(statuses.OPEN_STAGES) + 2)
+    for col, group in zip(m, statuses.OPEN_STAGES):
+        col.metric(group.label, statuses.count_in(counts, group))
+    m[-2].metric(DEADLINE_STATE_NAMES["overdue"], counts["overdue"])
+    m[-1].metric(DEADLINE_STATE_NAMES["warning"], counts["warning"])
     st.caption(f"共 {page.total} 件，第 {page.page}/{page.pages} 页 · 每 {refresh} 秒自动刷新 · "
-               f"更新于 {Q.fmt_time(now, '%H:%M:%S')}")
+               f"更新于 {fmt_time(now, '%H:%M:%S')}")
     if not page.rows:
         st.info("没有符合条件的案件")
         return
     frame = pd.DataFrame(page.rows)
+    # 待定位: created from an address the geocoder could not match; it waits here to be placed (below).
+    frame["status_name"] = [f"【待定位】{name}" if pending else name
+                            for name, pending in zip(frame["status_name"], frame["location_pending"])]
     shown = frame[["id", "deadline_state_name", "remaining", "status_name", "priority_name", "category",
                    "subcategory", "title", "source", "street", "department", "reported_at"]].rename(columns={
         "id": "编号", "deadline_state_name": "时限状态", "remaining": "剩余/超期", "status_name": "状态",
         "priority_name": "紧急", "category": "大类", "subcategory": "小类", "title": "标题", "source": "来源",
         "street": "街道", "department": "处置部门", "reported_at": "上报时间"})
+    shown.insert(1, "标记", supervision_parts.marks(frame))  # 督办, 超期升级, 疑似重复
     picked = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun",
                           selection_mode="multi-row", key="dq_table")
     rows = picked.selection.rows if picked is not None else []
@@ -92,47 +100,87 @@ def live_queue() -> None:
 
 
 def batch(chosen: pd.DataFrame) -> None:
-    reported = [(int(r.id), int(r.version)) for r in chosen.itertuples() if r.status == "reported"]
-    registered = [(int(r.id), int(r.version)) for r in chosen.itertuples() if r.status == "registered"]
+    def ready_for(action: str) -> list[tuple[int, int]]:
+        legal = workflow.statuses_allowing(action)
+        return [(int(r.id), int(r.version)) for r in chosen.itertuples() if r.status in legal]
+
+    reported, registered = ready_for("register"), ready_for("dispatch")
     with st.container(border=True):
         st.markdown(f"**批量处理** · 已选 {len(chosen)} 件（待立案 {len(reported)}，待派遣 {len(registered)}）")
         c1, c2 = st.columns(2)
         if may_register and reported and c1.button(f"批量立案（{len(reported)} 件）", key="dq_batch_register"):
-            show(batch_transition(engine, viewer, reported, "register"))
+            show(actions.batch_transition(engine, viewer, reported, "register"))
         if may_dispatch and registered:
-            with session_scope(engine, readonly=True) as s:
-                options = Q.list_department_options(s, code)
+            with EventViews.open(engine, viewer) as v:
+                options = v.department_options(code)
             names = {d["code"]: d["name"] for d in options}
             target = c2.selectbox("派往", [None, *names], key="dq_batch_dept",
                                   format_func=lambda v: "各案按系统推荐部门" if v is None else names[v])
-            reason = c2.text_input("改派原因（指定部门时必填）", key="dq_batch_reason")
+            reason = c2.text_input("改派原因（指定部门时必填）", key="dq_batch_reason", max_chars=LIMITS["comment"])
             if c2.button(f"批量派遣（{len(registered)} 件）", key="dq_batch_dispatch", type="primary"):
-                show(batch_transition(engine, viewer, registered, "dispatch", department_code=target, reason=reason))
+                show(actions.batch_transition(engine, viewer, registered, "dispatch", department_code=target,
+                                              reason=reason))
 
 
 def show(results) -> None:  # noqa: ANN001
     good = [r for r in results if r.ok]
     bad = [r for r in results if not r.ok]
     if good:
-        st.success(f"成功 {len(good)} 件：" + "；".join(r.message for r in good[:10]))
+        plain.success(f"成功 {len(good)} 件：" + "；".join(r.message for r in good[:10]))
     for r in bad:
-        st.warning(r.message)
+        plain.warning(r.message)
+
+
+def place_pending(case_id: int) -> None:
+    """A 待定位 case: find the place by a corrected address (standard address base) or type the point."""
+    try:
+        with EventViews.open(engine, viewer) as v:
+            case = v.case_detail(case_id)
+    except (LookupError, PermissionDenied):
+        return  # the case panel above already says why
+    if not case.get("location_pending") or case["status"] not in placement.PLACEABLE:
+        return
+    with st.container(border=True):
+        st.markdown("**待定位** · 上报的地址未能匹配标准地址，案件暂放在所述区域的中心。请确定位置：")
+        st.text(f"上报地址：{case.get('address') or '（未填写）'}")
+        text = st.text_input("按地址查找（标准地址库）", value=case.get("address") or "", key=f"dq_geo_{case_id}")
+        point_keys = (f"dq_lon_{case_id}", f"dq_lat_{case_id}")
+        for k, v in zip(point_keys, (case["lon"], case["lat"])):
+            st.session_state.setdefault(k, float(v))
+        if text.strip():
+            match = geocode.geocode(engine, text)
+            if match.kind is not None:
+                st.text(f"匹配：{match.text}（{match.kind_name}，置信度 {match.confidence:.2f}）")
+                if st.session_state.get(f"dq_geo_seen_{case_id}") != text:  # a new search moves the point
+                    st.session_state[point_keys[0]], st.session_state[point_keys[1]] = match.lon, match.lat
+            else:
+                plain.caption(f"未匹配：{match.note}")
+            st.session_state[f"dq_geo_seen_{case_id}"] = text
+        c1, c2 = st.columns(2)
+        lon = c1.number_input("经度（WGS-84）", format="%.6f", key=point_keys[0])
+        lat = c2.number_input("纬度（WGS-84）", format="%.6f", key=point_keys[1])
+        if st.button("定位到此处", key=f"dq_place_{case_id}", type="primary"):
+            result = actions.place_case(engine, viewer, case_id, lon, lat, version=case["version"])
+            (plain.success if result.ok else plain.warning)(result.message)
 
 
 live_queue()
+duplicate_parts.bulk_merge_panel(engine, viewer, code, key="dq_dups")  # reports waiting for a 重复 answer
 
 st.divider()
 qp_case = st.query_params.get("case", "")
 if st.session_state.get("dq_seen_case") != qp_case:  # a row was picked (or a deep link opened)
     st.session_state["dq_case_input"] = qp_case
     st.session_state["dq_seen_case"] = qp_case
-case_text = st.text_input("打开案件（编号）", key="dq_case_input").strip().lstrip("#")
-if case_text.isdigit():
-    if case_text != qp_case:
-        st.query_params["case"] = case_text
-        st.session_state["dq_seen_case"] = case_text
-    case_panel.render(engine, viewer, int(case_text), key="dispatch")
-elif case_text:
-    st.warning("案件编号应为数字")
+case_id, case_problem = parse_id(st.text_input("打开案件（编号）", key="dq_case_input"), "案件编号")
+if case_id is not None:
+    if str(case_id) != qp_case:
+        st.query_params["case"] = str(case_id)
+        st.session_state["dq_seen_case"] = str(case_id)
+    case_panel.render(engine, viewer, case_id, key="dispatch")
+    if may_register:
+        place_pending(case_id)
+elif case_problem:
+    st.warning(case_problem)
 else:
     st.caption("在上方列表中选中一件案件（或输入编号）查看详情与可执行的操作；选中多件可批量立案、派遣。")

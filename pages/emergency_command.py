@@ -10,18 +10,20 @@ import streamlit as st
 
 import settings
 from auth.roles import can
-from emergency import catalog, queries
-from emergency import dispatch as dsp
-from emergency import incidents as inc_ops
+from emergency import actions, catalog
+from emergency.incidents import TEXT_LIMITS
 from emergency import maplayers as ml
+from emergency.dispatch import Selection
 from emergency.plans import load_plans
-from emergency.resources import StaleState, advance, next_moves
+from emergency.resources import next_moves
+from emergency.views import EmergencyViews
 from geo.layers import view_for_bbox
-from store.db import session_scope
-from store.scope import PermissionDenied
+from situation.escalation import EscalationViews
+from ui import plain
 from ui.chrome import resolve_scope
 from ui.data import app_engine
-from ui.session import require_viewer
+from ui.params import int_param
+from ui.session import live_fragment, require_viewer
 
 viewer = require_viewer()
 code, crumbs, _ = resolve_scope(viewer)
@@ -29,31 +31,34 @@ engine = app_engine()
 commander = can(viewer.role, "emergency_command")
 state = st.session_state
 refresh = int(settings.get_settings()["app"].get("refresh_seconds", 30))
-ACTION_ERRORS = (ValueError, PermissionDenied, StaleState, dsp.DispatchConflict, inc_ops.AlreadyOpened)
 
 
 def flash(kind: str, text: str) -> None:
     state["em_flash"] = (kind, text)
 
 
-def act(fn, success: str) -> bool:  # noqa: ANN001
-    """Run one write in its own transaction; show the outcome (Chinese) after the rerun."""
+def act(fn, success) -> bool:  # noqa: ANN001
+    """Run one action (emergency.actions: its own transaction); show the outcome (Chinese) after the rerun.
+    `success` is a template over the action's result (`{out}`), or a callable of it when the message
+    names things from outside (a name with braces must not be read as a template)."""
     try:
-        with session_scope(engine) as s:
-            out = fn(s)
-    except ACTION_ERRORS as exc:
+        out = fn()
+    except actions.ACTION_ERRORS as exc:
         flash("error", str(exc))
         return False
-    flash("success", success.format(out=out) if out is not None else success)
+    if callable(success):
+        flash("success", success(out))
+    else:
+        flash("success", success.format(out=out) if out is not None else success)
     return True
 
 
 def open_and_focus(opener, success: str) -> bool:  # noqa: ANN001
-    """Open an incident (`opener(session) -> Incident`) and make it the current one on the next run."""
-    def run(s):  # noqa: ANN001, ANN202
-        new = opener(s)
-        state["em_select_next"] = new.id
-        return new.id
+    """Open an incident (`opener() -> incident id`) and make it the current one on the next run."""
+    def run() -> int:
+        new_id = opener()
+        state["em_select_next"] = new_id
+        return new_id
     return act(run, success)
 
 
@@ -67,17 +72,24 @@ def type_and_level(prefix: str, itype: str | None = None, level: str | None = No
 
 
 def read(fn):  # noqa: ANN001, ANN201
-    with session_scope(engine, readonly=True) as s:
-        return fn(s)
+    """One read through the emergency read face (`fn(face)`), in its own read-only transaction."""
+    with EmergencyViews.open(engine, viewer) as em:
+        return fn(em)
+
+
+def read_escalation(fn):  # noqa: ANN001, ANN201
+    """Sensor alerts and grid events a commander may turn into an incident (situation.escalation)."""
+    with EscalationViews.open(engine, viewer) as esc:
+        return fn(esc)
 
 
 # ---------------------------------------------------------------- selection handed over between reruns
-linked = st.query_params.get("incident", "")
+linked = int_param("incident", "突发事件编号")
 if "em_select_next" in state:
     state["em_incident_pick"] = state.pop("em_select_next")
-elif linked.isdigit() and linked != state.get("em_linked"):
+elif linked is not None and str(linked) != state.get("em_linked"):
     # A deep link (?incident=…, e.g. from the overview's urgent list) selects that incident once.
-    state["em_incident_pick"], state["em_linked"] = int(linked), linked
+    state["em_incident_pick"], state["em_linked"] = linked, str(linked)
 
 
 def on_map_click() -> None:
@@ -93,12 +105,12 @@ def on_map_click() -> None:
         state["em_resource"] = objects[ml.LAYER_IDS["resources"]][0]["id"]
 
 
-st.markdown(f"### 应急指挥 · {crumbs[-1]['name']}")
+st.markdown(f"### 应急指挥 · {plain.md(crumbs[-1]['name'])}")
 if "em_flash" in state:
     kind, text = state.pop("em_flash")
-    (st.success if kind == "success" else st.error)(text.replace("\n", "  \n"))
+    plain.show("success" if kind == "success" else "error", text)
 
-head = read(lambda s: queries.summary(s, viewer, code))
+head = read(lambda em: em.summary(code))
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("未关闭事件", head["open_incidents"])
 c2.metric("待命队伍/装备", head["available"])
@@ -112,7 +124,7 @@ tab_cmd, tab_res, tab_cov = st.tabs(["指挥调度", "资源与库存", "覆盖�
 # ---------------------------------------------------------------- 指挥调度
 with tab_cmd:
     show_closed = st.toggle("显示已关闭事件", key="em_show_closed")
-    incidents = read(lambda s: queries.incidents(s, viewer, code, include_closed=show_closed))
+    incidents = read(lambda em: em.incidents(code, include_closed=show_closed))
     ids = [int(i) for i in incidents["id"]] if len(incidents) else []
     if ids and state.get("em_incident_pick") not in ids:
         state["em_incident_pick"] = ids[0]
@@ -129,8 +141,8 @@ with tab_cmd:
             labels = {int(r.id): f"#{r.id} {r.title}（{r.level}级 {r.status_label}）" for r in incidents.itertuples()}
             st.selectbox("当前事件", options=ids, format_func=labels.get, key="em_incident_pick")
     selected = state.get("em_incident_pick") if ids else None
-    current = read(lambda s: queries.incident(s, viewer, selected)) if selected else None
-    dispatches = read(lambda s: queries.incident_dispatches(s, viewer, selected)) if selected else pd.DataFrame()
+    current = read(lambda em: em.incident(selected)) if selected else None
+    dispatches = read(lambda em: em.incident_dispatches(selected)) if selected else pd.DataFrame()
     proposal = state.get("em_proposal")
     if proposal is not None and proposal.incident_id != selected:
         proposal = None
@@ -141,15 +153,15 @@ with tab_cmd:
                                          key="em_layers") or []
         layer_list = []
         if "点选开设" in layers_on and commander:
-            click = read(lambda s: queries.click_regions(s, viewer, code))
+            click = read(lambda em: em.click_regions(code))
             if len(click):
                 layer_list.append(ml.click_layer(click))
         if "覆盖缺口" in layers_on:
-            _, gaps = read(lambda s: queries.coverage(s, viewer, code))
+            _, gaps = read(lambda em: em.coverage(code))
             if len(gaps):
                 layer_list.append(ml.gap_layer(gaps))
         if "资源" in layers_on:
-            res_frame = read(lambda s: queries.resources(s, viewer, code))
+            res_frame = read(lambda em: em.resources(code))
             if len(res_frame):
                 layer_list.append(ml.resource_layer(res_frame))
         labels = []
@@ -163,7 +175,8 @@ with tab_cmd:
                     layer_list.append(ml.dispatch_lines(live, current["lon"], current["lat"]))
                     units = live[live["item"].isna()]
                     labels.append(pd.DataFrame({"lon": units["lon"], "lat": units["lat"],
-                                                "text": units["name"] + " · " + units["unit_status_label"]}))
+                                                "text": units["name"] + "（" + units["resource_id"].astype(str) + "）· "
+                                                        + units["unit_status_label"]}))
             if proposal is not None:
                 layer_list.append(ml.proposal_lines(proposal.units, proposal.stock, current["lon"], current["lat"]))
             labels.append(pd.DataFrame({"lon": [current["lon"]], "lat": [current["lat"]], "text": [current["title"]]}))
@@ -183,39 +196,41 @@ with tab_cmd:
             view = view_for_bbox((min(min(xs), current["lon"] - 0.1), min(min(ys), current["lat"] - 0.08),
                                   max(max(xs), current["lon"] + 0.1), max(max(ys), current["lat"] + 0.08)))
         else:
-            view = view_for_bbox(read(lambda s: queries.region_bbox(s, viewer, code)))
+            view = view_for_bbox(read(lambda em: em.region_bbox(code)))
         st.pydeck_chart(ml.build_deck(layer_list, view), on_select=on_map_click, selection_mode="single-object",
                         key="em-map", height=520)
-        st.caption("红圈：事件；彩色圆点：资源（填充色为类型，描边为状态：白 待命、黄 已调派、橙 途中、红 到场、蓝 返回、灰 停用）；"
+        st.caption(f"红圈：事件；彩色圆点：资源（填充色为类型，描边为状态：{ml.status_legend()}）；"
                    "青线：调派建议；紫线：物资。" + ("点击网格可在该处开设事件。" if commander else ""))
 
     if commander:
         if "em_click" in state:
-            st.info(f"已在地图上选中 {state['em_click']['name']}（网格中心 {state['em_click']['lon']:.5f}, "
-                    f"{state['em_click']['lat']:.5f}），在下方“开设应急事件”中填写类型和级别后开设。", icon=":material/place:")
+            plain.info(f"已在地图上选中 {state['em_click']['name']}（网格中心 {state['em_click']['lon']:.5f}, "
+                       f"{state['em_click']['lat']:.5f}），在下方“开设应急事件”中填写类型和级别后开设。",
+                       icon=":material/place:")
         with st.expander("开设应急事件", expanded=current is None or "em_click" in state):
             source = st.radio("来源", ["地图选点", "传感器预警", "网格事件升级"], horizontal=True, key="em_open_source")
             if source == "地图选点":
                 click = state.get("em_click")
                 if click:
-                    st.caption(f"已在地图上选中：{click['name']}（网格中心，可微调坐标）")
-                center = read(lambda s: queries.region_bbox(s, viewer, code))
+                    plain.caption(f"已在地图上选中：{click['name']}（网格中心，可微调坐标）")
+                center = read(lambda em: em.region_bbox(code))
                 state.setdefault("em_open_lon", round((center[0] + center[2]) / 2, 6))
                 state.setdefault("em_open_lat", round((center[1] + center[3]) / 2, 6))
                 with st.form("em_open_form"):
                     itype, level = type_and_level("em_open")
-                    title = st.text_input("事件名称", key="em_open_title", placeholder="如：XX路口严重积水")
+                    title = st.text_input("事件名称", key="em_open_title", placeholder="如：XX路口严重积水",
+                                          max_chars=TEXT_LIMITS["title"])
                     a, b = st.columns(2)
                     lon = a.number_input("经度（WGS-84）", format="%.6f", key="em_open_lon")
                     lat = b.number_input("纬度（WGS-84）", format="%.6f", key="em_open_lat")
                     if st.form_submit_button("开设事件", type="primary"):
-                        if open_and_focus(lambda s: inc_ops.open_incident(
-                                s, incident_type=itype, level=level, lon=lon, lat=lat, title=title, actor=viewer),
+                        if open_and_focus(lambda: actions.open_incident(
+                                engine, viewer, incident_type=itype, level=level, lon=lon, lat=lat, title=title),
                                 "已开设事件 #{out}"):
                             state.pop("em_click", None)
                         st.rerun()
             elif source == "传感器预警":
-                alerts = read(lambda s: queries.alert_proposals(s, viewer, code))
+                alerts = read_escalation(lambda esc: esc.alert_proposals(code))
                 if alerts.empty:
                     st.caption("暂无建议开设应急事件的预警")
                 else:
@@ -224,11 +239,12 @@ with tab_cmd:
                     row = alerts[alerts["id"] == aid].iloc[0]
                     itype, level = type_and_level("em_alert", row["type"], row["level"])
                     if st.button("按预警开设事件", type="primary", key="em_open_alert"):
-                        open_and_focus(lambda s: inc_ops.open_from_alert(s, aid, viewer, incident_type=itype, level=level),
+                        open_and_focus(lambda: actions.open_from_alert(engine, viewer, aid, incident_type=itype,
+                                                                       level=level),
                                         "已按预警开设事件 #{out}")
                         st.rerun()
             else:
-                events = read(lambda s: queries.escalatable_events(s, viewer, code))
+                events = read_escalation(lambda esc: esc.escalatable_events(code))
                 if events.empty:
                     st.caption("暂无可升级的紧急网格事件")
                 else:
@@ -236,17 +252,18 @@ with tab_cmd:
                     eid = st.selectbox("网格事件", list(names), format_func=names.get, key="em_event_pick")
                     itype, level = type_and_level("em_event")
                     if st.button("升级为应急事件", type="primary", key="em_open_event"):
-                        open_and_focus(lambda s: inc_ops.open_from_event(s, eid, viewer, incident_type=itype, level=level),
+                        open_and_focus(lambda: actions.open_from_event(engine, viewer, eid, incident_type=itype,
+                                                                       level=level),
                                         "已将网格事件升级为应急事件 #{out}")
                         st.rerun()
 
     if current is not None:
         iid = current["id"]
         st.divider()
-        st.markdown(f"#### #{iid} {current['title']}")
-        st.caption(f"{current['type']} · {current['level_label']} · {current['status_label']} · 指挥：{current['commander'] or '—'}"
-                   f" · 开设于 {current['opened']}" + (f" · 来源预警 #{current['source_alert_id']}" if current["source_alert_id"] else "")
-                   + (f" · 来源网格事件 #{current['source_event_id']}" if current["source_event_id"] else ""))
+        st.markdown(f"#### #{iid} {plain.md(current['title'])}")
+        plain.caption(f"{current['type']} · {current['level_label']} · {current['status_label']} · 指挥：{current['commander'] or '—'}"
+                      f" · 开设于 {current['opened']}" + (f" · 来源预警 #{current['source_alert_id']}" if current["source_alert_id"] else "")
+                      + (f" · 来源网格事件 #{current['source_event_id']}" if current["source_event_id"] else ""))
         is_open = current["status"] != "closed"
 
         # ---- plan proposal and confirmation
@@ -258,34 +275,37 @@ with tab_cmd:
         plan_key = a.selectbox("调派预案", keys, index=keys.index(default_key) if default_key in keys else 0,
                                format_func=lambda k: f"{plans[k].label}：{plans[k].describe()}", key=f"em_plan_{iid}")
         if b.button("一键生成调派方案", key=f"em_propose_{iid}", disabled=not is_open, width="stretch"):
-            state["em_proposal"] = read(lambda s: dsp.propose(s, iid, plans[plan_key], viewer=viewer))
+            state["em_proposal"] = read(lambda em: em.proposal(iid, plan_key=plan_key))
             st.rerun()
         if proposal is not None:
             for sf in proposal.shortfalls:
-                st.warning(f"缺口 · {sf.describe()}", icon=":material/warning:")
+                plain.warning(f"缺口 · {sf.describe()}", icon=":material/warning:")
             unit_view = proposal.units.assign(distance_km=proposal.units["distance_km"].round(2),
                                               eta_min=proposal.units["eta_min"].round(0))
+            # The resource's number beside its name: two teams may share a name (e.g. 一中队).
             edited_units = st.data_editor(
-                unit_view[["selected", "kind", "name", "distance_km", "eta_min", "resource_id", "version"]],
+                unit_view[["selected", "kind", "name", "resource_id", "distance_km", "eta_min", "version"]],
                 key=f"em_units_{iid}", hide_index=True, width="stretch", disabled=not commander,
                 column_config={"selected": st.column_config.CheckboxColumn("选用"), "kind": "类型", "name": "名称",
-                               "distance_km": "直线距离(km)", "eta_min": "预计到达(分钟)", "resource_id": None, "version": None})
+                               "resource_id": "编号", "distance_km": "直线距离(km)", "eta_min": "预计到达(分钟)",
+                               "version": None})
             stock_view = proposal.stock.assign(distance_km=proposal.stock["distance_km"].round(2))
             if stock_view.empty:
                 st.caption("该预案不调用储备物资")
             edited_stock = stock_view if stock_view.empty else st.data_editor(
-                stock_view[["selected", "item", "take", "unit", "free", "name", "distance_km", "inventory_id"]],
+                stock_view[["selected", "item", "take", "unit", "free", "name", "resource_id", "distance_km",
+                            "inventory_id"]],
                 key=f"em_stock_{iid}", hide_index=True, width="stretch", disabled=not commander,
                 column_config={"selected": st.column_config.CheckboxColumn("选用"), "item": "物资",
                                "take": st.column_config.NumberColumn("调用数量", min_value=0, step=1),
-                               "unit": "单位", "free": "可用", "name": "储备库", "distance_km": "直线距离(km)",
-                               "inventory_id": None})
+                               "unit": "单位", "free": "可用", "name": "储备库", "resource_id": "储备库编号",
+                               "distance_km": "直线距离(km)", "inventory_id": None})
             if commander:
                 if st.button("确认调派", type="primary", key=f"em_confirm_{iid}", disabled=not is_open):
-                    chosen = dsp.Selection.from_frames(edited_units.assign(selected=edited_units["selected"].fillna(False)),
-                                                       edited_stock.assign(selected=edited_stock["selected"].fillna(False),
-                                                                           take=edited_stock["take"].fillna(0).astype(int)))
-                    if act(lambda s: dsp.confirm(s, iid, chosen, viewer),
+                    chosen = Selection.from_frames(edited_units.assign(selected=edited_units["selected"].fillna(False)),
+                                                   edited_stock.assign(selected=edited_stock["selected"].fillna(False),
+                                                                       take=edited_stock["take"].fillna(0).astype(int)))
+                    if act(lambda: actions.confirm_dispatch(engine, viewer, iid, chosen),
                            f"调派已确认：{len(chosen.units)} 支队伍/装备、{len(chosen.stock)} 项物资"):
                         state.pop("em_proposal", None)
                     st.rerun()
@@ -293,9 +313,9 @@ with tab_cmd:
                 st.caption("调派须由指挥中心值班员确认。")
 
         # ---- live status of dispatched units (refreshes on its own)
-        @st.fragment(run_every=refresh)
+        @live_fragment(run_every=refresh)
         def live_units() -> None:
-            disp = read(lambda s: queries.incident_dispatches(s, viewer, iid))
+            disp = read(lambda em: em.incident_dispatches(iid))
             st.markdown("**出动队伍实时状态**")
             units = disp[disp["item"].isna() & ((disp["status"] == "active") | (disp["unit_incident_id"] == iid))] \
                 if len(disp) else disp
@@ -303,16 +323,18 @@ with tab_cmd:
                 st.caption("暂无出动队伍")
             for r in units.itertuples():
                 cols = st.columns([3, 2, 2, 4])
-                cols[0].write(f"{r.name}（{r.kind}）")
-                cols[1].write(r.unit_status_label)
+                cols[0].markdown(plain.md(f"{r.name}（{r.kind} · {r.resource_id}）"))
+                cols[1].markdown(plain.md(r.unit_status_label))
                 cols[2].write(f"{r.distance_km:.1f} km · 约 {r.eta_minutes:.0f} 分钟")
                 if commander and r.unit_incident_id == iid:
                     moves = [(to, name) for to, name in next_moves(r.unit_status)]
                     bcols = cols[3].columns(max(1, len(moves)))
                     for k, (to, name) in enumerate(moves):
                         if bcols[k].button(name, key=f"em_mv_{r.resource_id}_{to}"):
-                            act(lambda s, r=r, to=to: advance(s, r.resource_id, to, viewer, expected_status=r.unit_status,
-                                                             version=int(r.version)), f"{r.name}：{name}")
+                            act(lambda r=r, to=to: actions.advance_resource(engine, viewer, r.resource_id, to,
+                                                                            expected_status=r.unit_status,
+                                                                            version=int(r.version)),
+                                lambda _out, r=r, name=name: f"{r.name}：{name}")
                             st.rerun(scope="app")
             stock = disp[disp["item"].notna()] if len(disp) else disp
             if len(stock):
@@ -337,7 +359,7 @@ with tab_cmd:
                 st.caption("未消耗的物资回到库存；已出发的队伍转为“返回途中”，尚未出发的立即恢复待命。")
                 if st.button("释放全部调派", key=f"em_release_{iid}"):
                     used = {int(r.dispatch_id): int(r.used or 0) for r in used_frame.itertuples()}
-                    act(lambda s: dsp.release(s, iid, viewer, used=used),
+                    act(lambda: actions.release(engine, viewer, iid, used=used),
                         "已释放：队伍 {out.units_available} 支恢复待命、{out.units_returning} 支返回途中；"
                         "物资归还 {out.stock_returned}、消耗 {out.stock_used}")
                     st.rerun()
@@ -347,31 +369,31 @@ with tab_cmd:
                 a, b = st.columns(2)
                 new_level = a.selectbox("响应级别", list(catalog.LEVELS), index=catalog.LEVELS.index(current["level"]),
                                         format_func=catalog.LEVEL_NAMES.get, key=f"em_level_{iid}")
-                reason = b.text_input("调整理由", key=f"em_level_reason_{iid}")
+                reason = b.text_input("调整理由", key=f"em_level_reason_{iid}", max_chars=TEXT_LIMITS["reason"])
                 if st.button("调整级别", key=f"em_level_btn_{iid}", disabled=new_level == current["level"]):
-                    act(lambda s: inc_ops.change_level(s, iid, new_level, viewer, reason), "响应级别已调整")
+                    act(lambda: actions.change_level(engine, viewer, iid, new_level, reason), "响应级别已调整")
                     st.rerun()
-                summary_text = st.text_input("处置小结", key=f"em_close_text_{iid}")
+                summary_text = st.text_input("处置小结", key=f"em_close_text_{iid}", max_chars=TEXT_LIMITS["summary"])
                 if st.button("关闭事件", key=f"em_close_{iid}", disabled=len(active) > 0):
-                    act(lambda s: inc_ops.close_incident(s, iid, viewer, summary_text), "事件已关闭")
+                    act(lambda: actions.close_incident(engine, viewer, iid, summary_text), "事件已关闭")
                     st.rerun()
                 if len(active):
                     st.caption("释放全部调派后才能关闭事件。")
 
         st.markdown("**事件日志**")
-        log = read(lambda s: queries.incident_log(s, viewer, iid))
+        log = read(lambda em: em.incident_log(iid))
         st.dataframe(log[["time", "actor", "message"]], hide_index=True, width="stretch",
                      column_config={"time": "时间", "actor": "操作人", "message": "内容"})
         if commander and is_open:
             with st.form(f"em_note_form_{iid}", clear_on_submit=True):
-                note = st.text_input("补充记录", key=f"em_note_{iid}")
+                note = st.text_input("补充记录", key=f"em_note_{iid}", max_chars=TEXT_LIMITS["note"])
                 if st.form_submit_button("添加记录"):
-                    act(lambda s: inc_ops.add_note(s, iid, viewer, note), "已记录")
+                    act(lambda: actions.add_note(engine, viewer, iid, note), "已记录")
                     st.rerun()
 
 # ---------------------------------------------------------------- 资源与库存
 with tab_res:
-    res_all = read(lambda s: queries.resources(s, viewer, code))
+    res_all = read(lambda em: em.resources(code))
     if res_all.empty:
         st.caption("范围内暂无应急资源")
     else:
@@ -401,10 +423,11 @@ with tab_res:
                 for to, name in next_moves(row["status"]):
                     if to in ("out_of_service", "available") and row["status"] in ("available", "out_of_service"):
                         if st.button(name, key=f"em_res_{rid}_{to}"):
-                            act(lambda s: advance(s, rid, to, viewer, expected_status=row["status"], version=int(row["version"])),
-                                f"{row['name']}：{name}")
+                            act(lambda: actions.advance_resource(engine, viewer, rid, to, expected_status=row["status"],
+                                                                 version=int(row["version"])),
+                                lambda _out: f"{row['name']}：{name}")
                             st.rerun()
-    stock_all = read(lambda s: queries.inventory(s, viewer, code))
+    stock_all = read(lambda em: em.inventory(code))
     st.markdown("**物资库存**")
     if stock_all.empty:
         st.caption("范围内暂无物资储备")
@@ -422,7 +445,7 @@ with tab_cov:
     cfg = settings.get_settings()["emergency"]
     st.caption(f"服务半径：消防站 {cfg['fire_station_radius_km']} km，医疗点 {cfg['medical_radius_km']} km，"
                f"避难场所 {cfg['shelter_radius_km']} km（网格中心到最近设施的直线距离）；三项都满足的网格计为覆盖。")
-    regions, gaps = read(lambda s: queries.coverage(s, viewer, code))
+    regions, gaps = read(lambda em: em.coverage(code))
     if regions.empty:
         st.caption("暂无网格数据")
     else:

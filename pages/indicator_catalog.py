@@ -12,9 +12,12 @@ from auth import exports
 from indicators.catalogue import catalogue_frame, domain_counts, search
 from indicators.describe import formula_text, summary_rows
 from indicators.schema import DOMAINS, GRAIN_NAMES, POLARITY_NAMES
-from indicators.status import NO_DATA_COLOR, STATUS_COLORS, STATUS_LABELS, fmt_delta, fmt_number, fmt_value
+from indicators.status import (STATUS_COLORS, STATUS_LABELS, fmt_delta, fmt_number, fmt_value, status_color,
+                               status_label)
 from store.period import Period
-from store.scope import PermissionDenied, Viewer, level_of
+from store.scope import PermissionDenied, Viewer
+from store.region_codes import level_of
+from ui import charts, plain
 from ui.chrome import resolve_scope
 from ui.context import current_period
 from ui.data import app_engine
@@ -56,7 +59,7 @@ def trend_window(ind, period: Period) -> tuple[str, str, str]:  # noqa: ANN001
     return start.key, end.key, "month"
 
 
-st.markdown(f"### 指标库 · {scope_name} · {period.label}")
+st.markdown(f"### 指标库 · {plain.md(scope_name)} · {period.label}")
 
 # -- search and filter -----------------------------------------------------------------------------------
 counts = domain_counts()
@@ -99,7 +102,7 @@ selected = wanted if wanted in ids else ids[0]
 
 export_frame = catalogue_frame(found).assign(**{
     f"{period.label}数值": [results[i].value for i in ids],
-    "状态": [STATUS_LABELS.get(results[i].status, "无数据") for i in ids],
+    "状态": [status_label(results[i].status) for i in ids],
     "说明": [results[i].note or "" for i in ids],
 })
 st.download_button("导出指标库 (Excel)", icon=":material/download:", mime=exports.XLSX_MIME,
@@ -114,7 +117,7 @@ st.markdown(f"#### {ind.name}　:gray-badge[{ind.domain}]　:gray-badge[{ind.id}
 
 m1, m2, m3, m4 = st.columns(4)
 color = "normal" if ind.polarity == "higher_better" else "inverse"
-m1.metric(f"{period.label}（{scope_name.split(' › ')[-1]}）", fmt_value(ind, res.value),
+m1.metric(f"{period.label}（{plain.md(scope_name.split(' › ')[-1])}）", fmt_value(ind, res.value),
           delta=None if res.mom_delta is None else fmt_delta(ind, res.mom_delta, res.mom_pct, signed=True),
           delta_color=color, help="箭头为环比（与上一期相比）")
 m2.metric("同比", fmt_value(ind, res.yoy), delta=None if res.yoy_delta is None else
@@ -155,7 +158,7 @@ with right:
             fig.add_hline(y=ind.thresholds.yellow, line_dash="dot", line_color=STATUS_COLORS["yellow"])
         fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title=ind.unit,
                           showlegend=False)
-        st.plotly_chart(fig, width="stretch", key="ind_trend")
+        charts.show(charts.time_axis(fig, grain), key="ind_trend")
 
 st.markdown("**下级区域排名**")
 if not kids:
@@ -173,11 +176,11 @@ else:
         data.insert(0, "名次", range(1, len(data) + 1))
         fig = go.Figure(go.Bar(
             x=data["value"], y=data["region_name"], orientation="h",
-            marker_color=[STATUS_COLORS.get(s, NO_DATA_COLOR) for s in data["status"]],
+            marker_color=[status_color(s) for s in data["status"]],
             text=[fmt_number(v, ind.decimals) for v in data["value"]], textposition="auto"))
         fig.update_layout(height=min(600, 60 + 28 * len(data)), margin={"l": 10, "r": 10, "t": 10, "b": 10},
                           yaxis={"autorange": "reversed"}, xaxis_title=ind.unit)
-        st.plotly_chart(fig, width="stretch", key="ind_rank")
+        charts.show(fig, key="ind_rank")
         missing = ranking[ranking["value"].isna()]["region_name"].tolist()
         if missing:
-            st.caption("无数据：" + "、".join(missing))
+            plain.caption("无数据：" + "、".join(missing))

@@ -1,137 +1,202 @@
 """我的网格: a grid officer's own grid(s) — open cases by deadline, the zone map, the report form (location
 by tapping the map or typed in WGS-84 / GCJ-02 / BD-09), and the actions the officer may take (核查).
-Single-column friendly: works on a 390-px phone screen (Streamlit stacks columns below 640 px)."""
+Single-column friendly: works on a 390-px phone screen (Streamlit stacks columns below 640 px).
+
+The report form asks for what events.intake.report_problems requires (大类, 小类, a location, a
+description; one Chinese message per missing field), holds every text to events.limits (max_chars shows
+the count), says at once why a chosen photo would be refused, and carries a one-time token: a double tap
+or a resent request finds the case the first submit created instead of creating another. After a
+successful report the form is emptied and the new case number shown."""
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timezone
 
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from events import queries as Q
+from events import actions, statuses, workflow
 from events.catalog import get_catalog
-from events.intake import IntakeError, create_event
-from events.photos import PhotoError, max_photos
+from events.grids import location_lattice, zone_bbox
+from events.layers import case_point_layer
+from events.limits import LIMITS
+from events.photos import photo_problems, photo_rules
+from events.views import EventViews
 from geo import layers as L
 from geo.crs import LABELS as CRS_LABELS
-from store.db import session_scope
-from store.scope import PermissionDenied
-from ui import case_panel
+from ui import case_panel, plain
+from ui.duplicates import duplicate_check
 from ui.data import app_engine
-from ui.session import require_viewer
+from ui.session import client_address, require_viewer
+
+PANEL = "mygrid"  # the case panel's key
+# The report form's widgets, emptied after a successful report (the uploader and the map are renewed
+# through the form number in their keys: Streamlit does not let a script empty them).
+FORM_KEYS = ("mg_category", "mg_subcategory", "mg_title", "mg_description", "mg_lon", "mg_lat", "mg_crs",
+             "mg_address", "mg_rname", "mg_rphone", "mg_loc")
 
 viewer = require_viewer()
 engine = app_engine()
 now = datetime.now(timezone.utc)
+state = st.session_state
 
-with session_scope(engine, readonly=True) as s:
-    grids = Q.zone_grids(s, viewer)
-    counts = Q.status_counts(s, viewer, now=now)
-    cases = Q.grid_cases(s, viewer, page_size=200, now=now)
-    points, _total = Q.map_points(s, viewer, now=now)
+
+def new_form() -> None:
+    """An empty report form with a new one-time token (events.intake.case_for_token)."""
+    for k in FORM_KEYS:
+        state.pop(k, None)
+    state["mg_token"] = secrets.token_urlsafe(24)
+    state["mg_form_n"] = state.get("mg_form_n", 0) + 1
+
+
+# Before anything reads the form: a report succeeded in the previous run.
+just_reset = bool(state.pop("mg_reset", False))
+if just_reset or "mg_token" not in state:
+    new_form()
+form_n = state["mg_form_n"]
+
+with EventViews.open(engine, viewer) as v:
+    grids = v.zone_grids()
+    counts = v.status_counts(now=now)
+    cases = v.grid_cases(page_size=200, now=now)
+    points, _total = v.map_points(now=now)
+# What the officer checks on site: the states from which 核查 is legal.
+to_verify = workflow.statuses_allowing("verify_pass")
+to_verify_label = "/".join(statuses.STATUS_NAMES[s] for s in to_verify)
 
 zone_name = "、".join(grids["name"].tolist()[:3]) + ("等" if len(grids) > 3 else "") if not grids.empty else viewer.zone_code
-st.markdown(f"### 我的网格 · {zone_name}")
+st.markdown(f"### 我的网格 · {plain.md(zone_name)}")
 # One compact line rather than three stacked tiles: this page is used on a phone.
-open_total = sum(counts[s] for s in counts if s not in ("overdue", "warning"))
-st.markdown(f":blue-badge[在办案件 {open_total}] :red-badge[已超期 {counts['overdue']}] "
-            f":orange-badge[即将超期 {counts['warning']}] :violet-badge[待核查 {counts['handled']}]")
+verify_total = sum(counts[s] for s in to_verify)
+st.markdown(f":{statuses.OPEN.color}-badge[在办案件 {statuses.count_in(counts, statuses.OPEN)}] "
+            f":{statuses.DEADLINE_COLORS['overdue']}-badge[已超期 {counts['overdue']}] "
+            f":{statuses.DEADLINE_COLORS['warning']}-badge[即将超期 {counts['warning']}] "
+            f":{statuses.stage_of(to_verify[0]).color}-badge[{to_verify_label} {verify_total}]")
 
 tab_cases, tab_report, tab_map = st.tabs(["我的案件", "上报事件", "网格地图"])
 
+
+def _case_picked() -> None:
+    state["mg_case"] = state["mg_pick"]
+
+
 # -- cases ---------------------------------------------------------------------------------------------
 with tab_cases:
+    acted = case_panel.pending_outcome(PANEL)
     if not cases.rows:
+        case_panel.show_outcome(PANEL)
         st.info("网格内没有在办案件")
     else:
         frame = pd.DataFrame(cases.rows)
-        only_verify = st.toggle("只看待核查", key="mg_only_verify", value=counts["handled"] > 0)
+        only_verify = st.toggle(f"只看{to_verify_label}", key="mg_only_verify", value=verify_total > 0)
         if only_verify:
-            frame = frame[frame["status"] == "handled"]
+            frame = frame[frame["status"].isin(to_verify)]
+        ids = frame["id"].astype(int).tolist()
+        if acted is not None and acted.case_id not in ids:
+            case_panel.show_outcome(PANEL)  # the case has left this list: say so, open no other in its place
         if frame.empty:
-            st.info("没有待核查的案件")
+            st.info(f"没有{to_verify_label}的案件")
         else:
             shown = frame[["id", "deadline_state_name", "status_name", "subcategory", "remaining"]].rename(columns={
                 "id": "编号", "deadline_state_name": "时限", "status_name": "状态", "subcategory": "小类",
                 "remaining": "剩余/超期"})
             st.dataframe(shown, hide_index=True, width="stretch")
-            ids = frame["id"].astype(int).tolist()
             titles = dict(zip(frame["id"].astype(int), frame["title"]))
-            current = st.session_state.get("mg_case")
-            choice = st.selectbox("查看案件", ids, index=ids.index(current) if current in ids else 0, key="mg_pick",
+            current = state.get("mg_case")
+            state["mg_pick"] = current if current in ids else ids[0]
+            choice = st.selectbox("查看案件", ids, index=None, key="mg_pick", on_change=_case_picked,
                                   format_func=lambda i: f"#{i} {titles[i]}")
-            st.session_state["mg_case"] = choice
-            case_panel.render(engine, viewer, int(choice), key="mygrid")
+            state["mg_case"] = choice
+            case_panel.render(engine, viewer, int(choice), key=PANEL)
+
+
+def _map_picked() -> None:
+    """A dot of the lattice was tapped: that is the report's location (only on a new tap, so typed
+    coordinates are never overwritten by an old pick)."""
+    objects = (state.get(f"mg_map_{form_n}") or {}).get("selection", {}).get("objects", {}) or {}
+    hit = (objects.get("pick-lattice") or [None])[0]
+    if hit:
+        state["mg_loc"] = (float(hit["lon"]), float(hit["lat"]))
+        state["mg_crs"], state["mg_lon"], state["mg_lat"] = "wgs84", float(hit["lon"]), float(hit["lat"])
+
 
 # -- zone map (also the place to pick a report location) ---------------------------------------------------
-lattice = Q.location_lattice(grids, max_points=600)
+lattice = location_lattice(grids, max_points=600)
 with tab_map:
     if grids.empty:
         st.warning("未找到您的网格边界")
     else:
         regions = grids.assign(tip=grids["name"], status=None)
         layers = [L.region_layer(regions, layer_id="my-grids"),
-                  L.event_point_layer(points.assign(tip=points["tip"]), layer_id="my-events")]
+                  case_point_layer(points, layer_id="my-events")]
         if not lattice.empty:
             layers.append(pdk.Layer(
                 "ScatterplotLayer", id="pick-lattice", data=lattice, get_position=["lon", "lat"],
                 get_fill_color=[255, 255, 255, 22], get_radius=20, radius_min_pixels=2, radius_max_pixels=6,
                 pickable=True, auto_highlight=True, highlight_color=[59, 163, 255, 255]))
-        view = L.view_for_bbox(Q.zone_bbox(grids), width=360, height=420)  # sized for a phone screen
-        picked = st.pydeck_chart(L.deck(layers, view), height=420,
-                                 on_select="rerun", selection_mode="single-object", key="mg_map")
-        objects = (picked.selection.objects if picked is not None and picked.selection else {}) or {}
-        hit = (objects.get("pick-lattice") or [None])[0]
-        if hit:
-            st.session_state["mg_loc"] = (float(hit["lon"]), float(hit["lat"]))
-            st.session_state["mg_crs"] = "wgs84"
-            st.session_state["mg_lon"] = float(hit["lon"])
-            st.session_state["mg_lat"] = float(hit["lat"])
+        view = L.view_for_bbox(zone_bbox(grids), width=360, height=420)  # sized for a phone screen
+        st.pydeck_chart(L.deck(layers, view), height=420, on_select=_map_picked, selection_mode="single-object",
+                        key=f"mg_map_{form_n}")
         st.caption("点击网格内的小圆点即可选定上报位置（约每隔几十米一个点），然后到「上报事件」填写；"
                    "红色为已超期案件，黄色为即将超期。")
 
 # -- report form ------------------------------------------------------------------------------------------
 with tab_report:
+    done = state.pop("mg_done", None)
+    if done:
+        plain.success(done)
     catalog = get_catalog()
     tree = catalog.tree()
     kind = st.radio("类型", list(tree), horizontal=True, key="mg_kind")
-    category = st.selectbox("大类", list(tree[kind]), key="mg_category")
-    subcategory = st.selectbox("小类", tree[kind][category], key="mg_subcategory")
-    item = catalog.find(category, subcategory, kind)
-    title = st.text_input("标题", value="", key="mg_title", placeholder=f"如：{subcategory}（某某路口）")
-    description = st.text_area("问题描述", key="mg_description", height=80)
-    urgent = st.toggle("紧急", value=item.urgent, key=f"mg_urgent_{kind}_{category}_{subcategory}",
+    category = st.selectbox("大类（必填）", list(tree[kind]), index=None, placeholder="请选择大类",
+                            key="mg_category")
+    subcategory = st.selectbox("小类（必填）", tree[kind].get(category, []), index=None,
+                               placeholder="请选择小类" if category else "请先选择大类", key="mg_subcategory",
+                               disabled=category is None)
+    item = catalog.find(category, subcategory, kind) if subcategory in tree[kind].get(category, []) else None
+    title = st.text_input("标题（可选）", key="mg_title", max_chars=LIMITS["title"],
+                          placeholder="不填则为「小类（地址）」")
+    description = st.text_area("问题描述（必填）", key="mg_description", height=80, max_chars=LIMITS["description"],
+                               placeholder="现场看到的问题，如：路口东侧人行道堆放建筑垃圾约 2 立方米")
+    urgent = st.toggle("紧急", value=bool(item and item.urgent), key=f"mg_urgent_{kind}_{category}_{subcategory}",
                        help="紧急案件按自然小时计时，一般案件按工作小时计时")
-    st.markdown("**位置**（地图上点选，或直接输入坐标）")
-    if "mg_loc" in st.session_state:
-        lon0, lat0 = st.session_state["mg_loc"]
+    st.markdown("**位置（必填）**：在「网格地图」上点选，或输入坐标")
+    if "mg_loc" in state:
+        lon0, lat0 = state["mg_loc"]
         st.caption(f"已在地图上选定：{lon0:.6f}, {lat0:.6f}（WGS-84）")
-    # Defaults go through session state (the map pick writes the same keys), never through value=.
-    st.session_state.setdefault("mg_crs", "wgs84")
-    st.session_state.setdefault("mg_lon", float(grids["lon"].iloc[0]) if not grids.empty else 0.0)
-    st.session_state.setdefault("mg_lat", float(grids["lat"].iloc[0]) if not grids.empty else 0.0)
+    state.setdefault("mg_crs", "wgs84")
     crs = st.selectbox("坐标系", list(CRS_LABELS), format_func=lambda k: {
         "wgs84": "WGS-84（GPS / 天地图）", "gcj02": "GCJ-02（高德 / 腾讯）", "bd09": "BD-09（百度）"}[k], key="mg_crs")
-    lon = st.number_input("经度", format="%.6f", key="mg_lon")
-    lat = st.number_input("纬度", format="%.6f", key="mg_lat")
-    address = st.text_input("地址（可选）", key="mg_address")
-    photos = st.file_uploader(f"现场照片（JPEG/PNG，最多 {max_photos()} 张）", type=["jpg", "jpeg", "png"],
-                              accept_multiple_files=True, key="mg_photos")
+    lon = st.number_input("经度", value=None, format="%.6f", key="mg_lon", placeholder="如 110.925000")
+    lat = st.number_input("纬度", value=None, format="%.6f", key="mg_lat", placeholder="如 21.663000")
+    address = st.text_input("地址（可选）", key="mg_address", max_chars=LIMITS["address"])
+    # Any file is taken, so that a wrong one is refused with a Chinese reason (Streamlit's own type
+    # filter would drop it with an English hover text and the report would go without it).
+    photos = st.file_uploader(f"现场照片（可选；{photo_rules()}）", accept_multiple_files=True,
+                              key=f"mg_photos_{form_n}")
+    refused = photo_problems(photos)
+    for problem in refused:
+        plain.error(problem)
     with st.expander("反映人（群众当面反映时填写，可选）"):
-        reporter_name = st.text_input("姓名", key="mg_rname")
-        reporter_phone = st.text_input("电话", key="mg_rphone")
-    if st.button("提交上报", type="primary", width="stretch", key="mg_submit"):
-        try:
-            with session_scope(engine) as s:
-                event = create_event(
-                    s, source="网格员", category=category, subcategory=subcategory,
-                    title=title.strip() or f"{subcategory}（{address.strip() or '现场'}）", description=description,
-                    lon=lon, lat=lat, crs=crs, priority="urgent" if urgent else "normal",
-                    reporter_name=reporter_name or None, reporter_phone=reporter_phone or None, actor=viewer,
-                    photos=photos or None, address=address or None)
-                new_id = event.id
-            st.session_state.pop("mg_loc", None)
-            st.success(f"已上报，案件编号 #{new_id}，等待指挥中心立案")
-        except (IntakeError, PermissionDenied, PhotoError) as exc:
-            st.error(f"上报失败：{exc}")
+        reporter_name = st.text_input("姓名", key="mg_rname", max_chars=LIMITS["reporter_name"])
+        reporter_phone = st.text_input("电话", key="mg_rphone", max_chars=LIMITS["reporter_phone"])
+    # 重复上报: open cases of this 小类 nearby, shown before submit, and the officer's answer (ui.duplicates).
+    answer = duplicate_check(engine, viewer, category=category, subcategory=subcategory, lon=lon, lat=lat, crs=crs,
+                             key=f"mg_dup_{form_n}")
+    # A tap that arrives with the run that empties the form after a success is not a new report.
+    if st.button("提交上报", type="primary", width="stretch", key="mg_submit") and not just_reset:
+        outcome = actions.report_case(
+            engine, viewer, category=category, subcategory=subcategory, title=title, description=description,
+            lon=lon, lat=lat, crs=crs, urgent=urgent, address=address, reporter_name=reporter_name,
+            reporter_phone=reporter_phone, photos=photos, client=client_address(), client_token=state["mg_token"],
+            **answer)
+        if outcome.ok:
+            state["mg_reset"] = True
+            state["mg_done"] = outcome.message
+            state["mg_case"] = outcome.case_id
+            st.rerun()
+        elif outcome.problems:
+            plain.error("上报未提交，请补全或改正：\n" + "\n".join(f"· {m}" for m in outcome.problems.values()))
+        else:
+            plain.error(f"上报未提交：{outcome.message}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import overview_parts as parts
+from ui import overview_parts as parts, plain
 from ui.chrome import resolve_scope
 from ui.context import current_period
 from ui.session import require_viewer
@@ -15,7 +15,7 @@ code, crumbs, _ = resolve_scope(viewer)
 period = current_period()
 indicator_id = parts.indicator_picker(code)
 
-st.markdown(f"### {' › '.join(c['name'] for c in crumbs)} · {period.label}")
+st.markdown(f"### {plain.md(' › '.join(c['name'] for c in crumbs))} · {period.label}")
 layers = parts.layer_picker()
 left, right = st.columns([3, 2], gap="medium")
 with left:

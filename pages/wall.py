@@ -1,5 +1,6 @@
 """大屏: the command-centre wall. Opened with ?wall=1 (optionally &theme=综合态势|城市管理|生态环境|应急指挥);
-refreshes its live parts on [app].refresh_seconds without reloading the page."""
+fills the screen it is shown on (the browser reports its size, ui.wall_parts.screen_size) and refreshes
+its live parts on [app].refresh_seconds without reloading the page."""
 from __future__ import annotations
 
 import streamlit as st
@@ -9,22 +10,18 @@ from situation import kpis
 from ui import wall_parts as W
 from ui.chrome import resolve_scope
 from ui.context import current_period
-from ui import login
-from ui.session import require_viewer
+from ui.session import live_fragment, require_viewer
 
 viewer = require_viewer()
 W.inject_css()
+W.viewport_probe()  # first, so a screen of another size reloads before the map is drawn
 code, crumbs, _ = resolve_scope(viewer)
 period = current_period()
 refresh = int(settings.get_settings()["app"]["refresh_seconds"])
 
 
-@st.fragment(run_every=refresh)
+@live_fragment(run_every=refresh)
 def live() -> None:
-    # Fragment reruns skip app.py's sign-in check: re-check here, so a wall whose session was ended
-    # (logout elsewhere, deactivation, expiry) goes back to the login screen instead of refreshing on.
-    if login.resolve_viewer() is None:
-        st.rerun()
     theme = W.current_theme()
     domains, layers = W.THEMES[theme]
     W.header(theme, crumbs[-1]["name"])
@@ -39,8 +36,9 @@ def live() -> None:
         options = kpis.map_indicators(code)
         theme_ids = [i for i in options if kpis.library()[i].domain in domains]
         preferred = settings.get_settings()["map"].get("default_indicator")
-        W.wall_map(viewer, code, period, layers, preferred if preferred in theme_ids else (theme_ids or list(options))[0])
-        W.wall_ticker(viewer, code)
+        legend = W.wall_map(viewer, code, period, layers,
+                            preferred if preferred in theme_ids else (theme_ids or list(options))[0])
+        W.bottom_row(viewer, code, legend)
 
 
 live()

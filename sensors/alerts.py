@@ -25,15 +25,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import settings
-from indicators.standards import aqi as aqi_std
-from indicators.standards import noise as noise_std
-from indicators.standards import water as water_std
+from standards import aqi as aqi_std
+from standards import noise as noise_std
+from standards import water as water_std
 from sensors import assessment as A
 from sensors.daily import local_midnight
 from sensors.metrics import metric_label
 from sensors.registry import SensorIndex, SensorInfo
+from store import outbox
 from store.models.sensors import Alert, Sensor, SensorDaily, SensorHourly
 from store.frames import rows_frame
+from store.region_codes import KEYED_LEVELS
 
 log = logging.getLogger("sensors.alerts")
 RULES_PATH = Path(__file__).resolve().parent / "alert_rules.yaml"
@@ -290,6 +292,8 @@ def _actor() -> str:
 
 def open_case(session: Session, rule: Rule, sensor: Sensor, alert: Alert, now: datetime) -> int | None:
     """Open the grid case for an alert through the events module (system channel, source 传感器)."""
+    # The case side of an alert crosses into the events domain (see .importlinter); imported where it
+    # is used, so reading and assessing sensors never loads the case workflow.
     from events import intake
 
     ev = rule.event
@@ -301,36 +305,19 @@ def open_case(session: Session, rule: Rule, sensor: Sensor, alert: Alert, now: d
         lon=sensor.lon, lat=sensor.lat, crs="wgs84",
         priority=ev.get("priority") or SEVERITY_PRIORITY[rule.severity],
         source_id=f"alert-{alert.id}", reported_at=alert.opened_at, actor=None,
-        codes={lv: getattr(sensor, f"{lv}_code") for lv in ("city", "district", "street", "community", "grid")},
+        codes={lv: getattr(sensor, f"{lv}_code") for lv in KEYED_LEVELS},
         now=max(now, alert.opened_at),
     )
     return event.id
 
 
-def note_case(session: Session, event_id: int, text: str, at: datetime) -> str:
-    """Add a note to a case without changing its state; returns which mechanism was used.
+def note_case(session: Session, event_id: int, text: str, at: datetime) -> None:
+    """Add a note to an alert's case without changing its state or version (events.workflow.add_note,
+    system channel, audited)."""
+    # Imported where it is used, like open_case's intake: the same crossing into the events domain.
+    from events import workflow
 
-    Prefers a note function of the events module; until one exists, writes a log row (action "note",
-    status unchanged, version untouched) into the case's transition log, which the case history shows."""
-    import importlib
-
-    for module_name in ("events.notes", "events.workflow"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        fn = getattr(module, "add_note", None)
-        if fn is not None:
-            fn(session, event_id, text, actor=f"system:{_actor()}", at=at)
-            return f"{module_name}.add_note"
-    from store.models import Event, EventTransition
-
-    status = session.execute(select(Event.status).where(Event.id == event_id)).scalar_one_or_none()
-    if status is None:
-        return "missing-case"
-    session.add(EventTransition(event_id=event_id, action="note", from_status=status, to_status=status,
-                                actor=f"system:{_actor()}", actor_role="system", at=at, comment=text[:2000]))
-    return "event_transitions(action=note)"
+    workflow.add_note(session, event_id, text, actor=f"system:{_actor()}", at=at)
 
 
 def _open(session: Session, rule: Rule, info: SensorInfo, d: Decision, now: datetime) -> Alert | None:
@@ -365,6 +352,7 @@ def _open(session: Session, rule: Rule, info: SensorInfo, d: Decision, now: date
     else:
         alert.event_id = open_case(session, rule, sensor, alert, now)
     session.flush()
+    outbox.record_object(session, "alert.open", alert, actor=f"system:{_actor()}", at=now)  # same transaction
     return alert
 
 
@@ -377,6 +365,7 @@ def _close(session: Session, alert: Alert, rule: Rule, d: Decision) -> None:
     if alert.proposal_status == "proposed":
         alert.proposal_status = "dismissed"
     session.flush()
+    outbox.record_object(session, "alert.close", alert, actor=f"system:{_actor()}")  # same transaction
     if alert.event_id is not None:
         note_case(session, alert.event_id, f"传感器告警解除：{alert.close_message}", at)
 

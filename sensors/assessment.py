@@ -2,7 +2,7 @@
 
 Input everywhere is an hourly frame for ONE station or ONE area: columns `hour` (tz-aware, any zone),
 `metric`, `value` (the hourly mean; for noise the energy-mean Leq; for rainfall the hourly sum).
-Calculations use China local time (days, day/night) and the calculators in `indicators.standards`.
+Calculations use China local time (days, day/night) and the calculators in `standards`.
 
 Rules taken from the standards (GB 3095-2026 §3.7–3.10 and table 4; HJ 633-2012/2026):
 - Daily mean (SO2, NO2, CO, PM10, PM2.5): mean of the natural day's hourly means, valid with at
@@ -32,9 +32,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from indicators.standards import aqi as aqi_std
-from indicators.standards import noise as noise_std
-from indicators.standards import water as water_std
+from standards import aqi as aqi_std
+from standards import noise as noise_std
+from standards import water as water_std
 from sensors.metrics import AIR_POLLUTANTS, WATER_ITEMS
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -44,8 +44,6 @@ NOISE_MIN_DAY_HOURS = 12
 NOISE_MIN_NIGHT_HOURS = 6
 WATER_CLASS_COLORS = {"I": "#00B0F0", "II": "#0070C0", "III": "#00B050", "IV": "#FFC000", "V": "#FF7E00",
                       "劣V": "#FF0000"}
-OFFLINE_COLOR = "#8C8C8C"
-NO_DATA_COLOR = "#BFBFBF"
 
 
 def wide_local(frame: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:

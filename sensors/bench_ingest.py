@@ -28,6 +28,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import create_engine, func, insert, select, text
+
+import settings
+from sensors.mqtt_ingest import Ingester
+from store.db import dispose_engines, get_engine, session_scope
+from store.models import Base
+from store.models.sensors import Sensor, SensorAreaDaily, SensorDaily, SensorHourly, SensorReading
+from store.region_codes import subtree_prefix
 
 
 def _free_port() -> int:
@@ -57,8 +67,6 @@ def start_broker(workdir: Path) -> tuple[subprocess.Popen, int]:
 def make_database(backend: str, workdir: Path) -> tuple[str, callable]:  # noqa: ANN001
     if backend == "sqlite":
         return f"sqlite:///{workdir / 'bench.db'}", lambda: None
-    from sqlalchemy import create_engine, text
-
     admin_url = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     name = f"cityops_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -66,8 +74,6 @@ def make_database(backend: str, workdir: Path) -> tuple[str, callable]:  # noqa:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
 
     def drop() -> None:
-        from store.db import dispose_engines
-
         dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -77,14 +83,9 @@ def make_database(backend: str, workdir: Path) -> tuple[str, callable]:  # noqa:
 
 
 def register_stations(engine, n: int, city: str = "440900") -> list[str]:  # noqa: ANN001
-    from sqlalchemy import insert
-
-    from store.db import session_scope
-    from store.models.sensors import Sensor
-
     rows = []
     for i in range(n):
-        district = f"{city[:4]}{2 + 2 * (i % 5):02d}"
+        district = f"{subtree_prefix(city)}{2 + 2 * (i % 5):02d}"
         street = f"{district}{1 + i % 7:03d}"
         community = f"{street}{1 + i % 3:03d}"
         rows.append({"id": f"B-{i:04d}", "kind": "air", "name": f"基准站{i}", "lon": 110.9 + i * 1e-3, "lat": 21.6,
@@ -119,17 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--broker", default=None, help="host:port of a running broker (default: a private mosquitto)")
     ap.add_argument("--no-alerts", action="store_true")
     args = ap.parse_args(argv)
-
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-    from sqlalchemy import func, select
-
-    import settings
-    from sensors.mqtt_ingest import Ingester
-    from store.db import get_engine, session_scope
-    from store.models import Base
-    from store.models.sensors import SensorAreaDaily, SensorDaily, SensorHourly, SensorReading
-
     workdir = Path(tempfile.mkdtemp(prefix="cityops-bench-"))
     broker = None
     if args.broker:

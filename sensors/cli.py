@@ -1,12 +1,16 @@
 """manage.py commands of the sensors module: import-sensors, import-readings, ingest-mqtt,
-sensor-status, evaluate-alerts."""
+sensor-status, evaluate-alerts. Each command imports what it runs when it runs, so registering the
+commands (every manage.py start) loads neither pandas nor the MQTT client."""
 from __future__ import annotations
 
 import logging
 import signal
 from datetime import datetime, timezone
 
+import settings
 from store.db import get_engine, session_scope
+from store.scope import Viewer
+from tabular import TabularError
 
 
 def register(sub) -> None:  # noqa: ANN001
@@ -37,37 +41,35 @@ def register(sub) -> None:  # noqa: ANN001
 
 
 def cmd_import_sensors(args) -> int:  # noqa: ANN001
-    from sensors.registry import import_sensors
-    from sensors.tabular import ImportFailed
+    from sensors.registry import import_sensors  # loaded when the command runs, not at every manage.py start
 
     engine = get_engine()
     try:
         with session_scope(engine) as session:
             res = import_sensors(session, engine, args.file, crs=args.crs)
-    except ImportFailed as exc:
+    except TabularError as exc:
         print(exc)
         return 1
-    print(f"传感器导入完成：新增 {res.created} 个，更新 {res.updated} 个（坐标系 {res.crs} → WGS-84）")
+    print(f"传感器导入完成（{res.file}）：新增 {res.created} 个，更新 {res.updated} 个（坐标系 {res.crs} → WGS-84）")
     return 0
 
 
 def cmd_import_readings(args) -> int:  # noqa: ANN001
-    from sensors.readings_import import import_readings
-    from sensors.registry import load_index
-    from sensors.tabular import ImportFailed
+    from sensors.readings_import import import_readings  # loaded when the command runs, not at every start
+    from sensors.registry import load_index  # loaded when the command runs
 
     engine = get_engine()
     try:
         with session_scope(engine) as session:
             res = import_readings(session, args.file, assume_tz=args.assume_tz)
-    except ImportFailed as exc:
+    except TabularError as exc:
         print(exc)
         return 1
     r = res.result
-    print(f"读数导入完成（{'长表' if res.layout == 'long' else '宽表'}，{res.rows} 行）："
+    print(f"读数导入完成（{res.file}，{'长表' if res.layout == 'long' else '宽表'}，{res.rows} 行）："
           f"新入库 {r.stored} 条，已存在跳过 {r.duplicates} 条")
     if not args.no_alerts and r.stored:
-        from sensors.alerts import evaluate_sensors
+        from sensors.alerts import evaluate_sensors  # loaded when the command runs
 
         with session_scope(engine) as session:
             opened, closed = evaluate_sensors(session, set(r.touched_hours), load_index(session),
@@ -77,7 +79,7 @@ def cmd_import_readings(args) -> int:  # noqa: ANN001
 
 
 def cmd_ingest_mqtt(args) -> int:  # noqa: ANN001
-    from sensors.mqtt_ingest import Ingester
+    from sensors.mqtt_ingest import Ingester  # loaded when the command runs (the MQTT client)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ing = Ingester(get_engine(), host=args.host, port=args.port, client_id=args.client_id,
@@ -93,13 +95,15 @@ def cmd_ingest_mqtt(args) -> int:  # noqa: ANN001
 
 
 def cmd_status(args) -> int:  # noqa: ANN001
-    from sensors.queries import ingest_status_rows, sensor_counts_system
+    from sensors.views import SensorViews  # loaded when the command runs
 
-    engine = get_engine()
+    # The operator at the command line reads as a city-wide duty officer: the system-wide counts and
+    # the collectors' status require import_data (auth.roles; there is no all-powerful "admin" role).
+    operator = Viewer("cli", "duty_officer", str(settings.get_settings()["city"]["code"]), display_name="命令行")
     now = datetime.now(timezone.utc)
-    with session_scope(engine, readonly=True) as session:
-        counts = sensor_counts_system(session, now)
-        status = ingest_status_rows(session)
+    with SensorViews.open(get_engine(), operator) as views:
+        counts = views.sensor_counts_system(now)
+        status = views.ingest_status_rows()
     for kind, c in counts.items():
         print(f"  {kind:8s} 共 {c['total']:>5} 在线 {c['online']:>5} 离线 {c['offline']:>5}")
     for row in status:
@@ -108,8 +112,8 @@ def cmd_status(args) -> int:  # noqa: ANN001
 
 
 def cmd_evaluate_alerts(args) -> int:  # noqa: ANN001
-    from sensors.alerts import evaluate_sensors
-    from sensors.registry import load_index
+    from sensors.alerts import evaluate_sensors  # loaded when the command runs
+    from sensors.registry import load_index  # loaded when the command runs
 
     with session_scope(get_engine()) as session:
         index = load_index(session)

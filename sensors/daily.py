@@ -24,11 +24,12 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from sensors import assessment as A
-from sensors.metrics import AIR_POLLUTANTS, WATER_ITEMS
+from sensors.metrics import AIR_POLLUTANTS, WATER_ITEMS, is_decibel, is_summed
 from sensors.registry import SensorIndex, SensorInfo
 from sensors.writer import _chunks, dialect_insert
 from store.models.sensors import SensorAreaDaily, SensorDaily, SensorHourly
 from store.frames import rows_frame
+from store.region_codes import KEYED_LEVELS
 
 CURRENT_EDITION = "2026"
 
@@ -41,8 +42,6 @@ def hourly_frame(session: Session, sensor_ids: list[str], start: datetime, end: 
                  metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
     """sensor_hourly rows in [start, end) as (sensor_id, hour, metric, value) with each metric's
     proper hourly figure: mean, energy-mean Leq for decibels, sum for rainfall."""
-    from sensors.metrics import is_decibel, is_summed
-
     h = SensorHourly
     stmt = select(h.sensor_id, h.hour, h.metric, h.n, h.total, h.etotal).where(
         h.sensor_id.in_(sensor_ids), h.hour >= start, h.hour < end)
@@ -86,7 +85,7 @@ def _jsonable(value):  # noqa: ANN001
     return value
 
 
-def _aqi_detail_of(result) -> dict:  # noqa: ANN001 - indicators.standards.aqi.AQIResult
+def _aqi_detail_of(result) -> dict:  # noqa: ANN001 - standards.aqi.AQIResult
     return {"level": result.level, "category": result.category, "color": result.color,
             "primary": list(result.primary), "exceeding": list(result.exceeding), "iaqi": dict(result.iaqi),
             "missing": list(result.missing)}
@@ -221,7 +220,7 @@ def refresh_daily(session: Session, touched_days: dict[str, set[date]], index: S
             info = index.get(sid)
             for rec in recs:
                 rows.append({**rec, "day": local_midnight(rec["day"]), "sensor_id": sid, "kind": info.kind,
-                             **{f"{lvl}_code": info.codes[lvl] for lvl in ("city", "district", "street", "community", "grid")}})
+                             **{f"{lvl}_code": info.codes[lvl] for lvl in KEYED_LEVELS}})
         _upsert(session, SensorDaily, ["sensor_id", "day", "metric"], rows)
         written += len(rows)
     return written

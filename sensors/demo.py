@@ -24,20 +24,24 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 import settings
+from geo.locate import Locator
+from sensors.alerts import evaluate_sensors
 from sensors.daily import air_day_rows_many, local_midnight, station_day_rows
-from sensors.metrics import AIR_POLLUTANTS
-from sensors.registry import DEFAULT_INTERVAL_S, SensorInfo, info_of
+from sensors.metrics import AIR_POLLUTANTS, is_decibel
+from sensors.registry import DEFAULT_INTERVAL_S, SensorInfo, info_of, load_index
+from standards import noise as noise_std
 from store import bulkload
 from store.models import Region
 from store.models.sensors import Sensor, SensorAreaDaily, SensorDaily, SensorHourly, SensorLatest, SensorReading
+from store.region_codes import KEYED_LEVELS
 
 TZ_OFFSET_H = 8  # Asia/Shanghai has no DST
 EDITION_SWITCH = datetime(2026, 3, 1, tzinfo=timezone(timedelta(hours=8)))
-LEVEL_COLS = ("city", "district", "street", "community", "grid")
+LEVEL_COLS = KEYED_LEVELS
 
 
 def _ar1(rng: np.random.Generator, n: int, h: int, phi: float, sigma: float) -> np.ndarray:
@@ -61,8 +65,6 @@ def _bump(hours_utc: np.ndarray, start: datetime, dur_h: float, ramp_h: float = 
 # -- placement -----------------------------------------------------------------------------------------
 
 def _place(session: Session, rng: np.random.Generator, city_code: str, n: int, spread: float) -> list[dict]:
-    from geo.locate import Locator
-
     if n <= 0:
         return []
     districts = {r.code: r for r in session.execute(
@@ -192,8 +194,6 @@ def water_series(rng: np.random.Generator, clock: Clock, quality: np.ndarray, la
 
 
 def noise_series(rng: np.random.Generator, clock: Clock, zones: list[str], loud: np.ndarray) -> np.ndarray:
-    from indicators.standards import noise as noise_std
-
     n, h = len(zones), clock.n
     day_lim = np.array([noise_std.limit(z, "day") for z in zones], float)[:, None]
     night_lim = np.array([noise_std.limit(z, "night") for z in zones], float)[:, None]
@@ -257,8 +257,6 @@ class _Writer:
         self.latest: list[tuple] = []
 
     def write(self, kind: str, ids: list[str], clock: Clock, series: dict[str, np.ndarray]) -> None:
-        from sensors.metrics import is_decibel
-
         metrics = sorted(series)
         n, h, m = len(ids), clock.n, len(metrics)
         ids_arr = np.array(ids, dtype=object)
@@ -327,8 +325,6 @@ class _Writer:
 
     def finish(self) -> None:
         """sensor_latest and each sensor's last_seen_at."""
-        from sqlalchemy import bindparam, update
-
         if self.latest:
             sid, metric, ts, value = zip(*self.latest)
             bulkload.load(self.session, SensorLatest, {"sensor_id": list(sid), "metric": list(metric),
@@ -531,13 +527,6 @@ def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -
 
 def _alerts(session: Session, sensor_ids: set[str], end: datetime) -> dict:
     """Evaluate the alert rules at the end of the generated range (opens alerts and their cases)."""
-    try:
-        import events.intake  # noqa: F401 - the cases are opened through it
-    except ImportError:
-        return {"skipped": "events.intake 不可用，未评估告警"}
-    from sensors.alerts import evaluate_sensors
-    from sensors.registry import load_index
-
     session.flush()
     opened, closed = evaluate_sensors(session, sensor_ids, load_index(session), end + timedelta(minutes=59))
     return {"opened": opened, "closed": closed}

@@ -29,3 +29,16 @@ def state_label(offline: bool, active: bool = True) -> str:
     if not active:
         return "停用"
     return "离线" if offline else "在线"
+
+
+def reading_lateness(covers_until: datetime, now: datetime, expected_interval_s: int | None,
+                     factor: float | None = None) -> str | None:
+    """How late a figure covering up to `covers_until` (an hourly value: the end of its hour) is at `now`,
+    for a source that reports every `expected_interval_s`: None while the next figure is not yet due,
+    "延迟" once one interval has passed without it, "过期" beyond the offline limit (interval × factor)."""
+    age = now - covers_until
+    if age > silent_limit(expected_interval_s, factor):
+        return "过期"
+    if age > timedelta(seconds=expected_interval_s or 3600):
+        return "延迟"
+    return None

@@ -12,7 +12,9 @@ Guarantees:
   the broker may have up to [sensors].mqtt_receive_maximum unacknowledged messages in flight to us
   (MQTT v5 Receive Maximum), which must be at least the batch size or batches never fill.
 - Bad input never stops the loop: malformed payloads, unknown sensors, out-of-range values, naive or
-  far-future timestamps are counted by reason, logged and kept in quarantined_readings (and acked).
+  far-future timestamps are counted by reason, logged and kept in quarantined_readings (and acked) —
+  one row per message, its payload copy capped, at most so many rows per source a minute
+  (sensors/quarantine.py), so one hostile message or sensor cannot fill the database.
   A database error leaves the batch unacknowledged and retries it after a pause.
 - Reconnects by itself (paho's loop, backoff up to [sensors].mqtt_reconnect_max_s).
 - Alert rules are evaluated for the sensors that changed (separate transaction, so a failing rule can
@@ -35,8 +37,12 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 
 import settings
-from sensors.ingest import ingest, payload_text, quarantine
+from sensors import quarantine
+from sensors.ingest import ingest, payload_text
+from sensors.alerts import evaluate_sensors
 from sensors.payload import parse_message
+from sensors.quarantine import BadMessage, SourceLimiter
+from sensors.readings import Rejected
 from sensors.registry import SensorIndex, load_index
 from store.db import session_scope
 from store.models.sensors import IngestStatus
@@ -96,6 +102,7 @@ class Ingester:
         self._alert_pending: dict[str, datetime] = {}
         self._alerts_at = 0.0
         self.alert_seconds = float(sc.get("alert_seconds", 5))
+        self._limiter = SourceLimiter(quarantine.rows_per_minute())
 
     # -- paho callbacks (network thread) ----------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -218,17 +225,17 @@ class Ingester:
 
     def _one_by_one(self, batch: list[Message]) -> tuple[int, bool]:
         """(messages handled, stalled: the database is unreachable and the rest went back to the queue)."""
-        from sensors.readings import Rejected
-
         for i, m in enumerate(batch):
             if self._process([m]):
                 continue
             try:
                 with session_scope(self.engine) as session:
-                    quarantine(session, "mqtt", [(m.topic, None, Rejected("db_error", "数据库拒绝写入"),
-                                                  payload_text(m.payload))])
+                    quarantine.store(session, "mqtt", [BadMessage(m.topic, None, [Rejected("db_error", "数据库拒绝写入")],
+                                                                  payload_text(m.payload))],
+                                     None, datetime.now(timezone.utc))
                 self.counters["quarantined"] += 1
                 self.counters["quarantined.db_error"] += 1
+                self.counters["quarantine_rows"] += 1
                 if m.qos > 0 and self._client is not None:
                     self._client.ack(m.mid, m.qos)
             except Exception:  # noqa: BLE001 - the database is down: keep the messages for later
@@ -239,6 +246,7 @@ class Ingester:
 
     def _process(self, batch: list[Message]) -> bool:
         now = datetime.now(timezone.utc)
+        limits = self._limiter.snapshot()  # a rolled-back batch must not use up a source's allowance
         try:
             index = self.index()
             parsed = [parse_message(m.topic, m.payload, index, now, self.future_tolerance) for m in batch]
@@ -248,13 +256,16 @@ class Ingester:
                     index = fresh
                     parsed = [parse_message(m.topic, m.payload, index, now, self.future_tolerance) for m in batch]
             readings = [r for p in parsed for r in p.readings]
-            bad = [(m.topic, sid, rej, payload_text(m.payload)) for m, p in zip(batch, parsed) for sid, rej in p.rejections]
+            # One quarantine entry per bad message, whatever number of its metrics were refused.
+            bad = [BadMessage(m.topic, p.rejections[0][0], [rej for _, rej in p.rejections], payload_text(m.payload))
+                   for m, p in zip(batch, parsed) if p.rejections]
             with session_scope(self.engine) as session:
                 result = ingest(session, readings, index)
-                quarantine(session, "mqtt", bad, now)
-                self._count(result, bad, len(batch))
+                kept = quarantine.store(session, "mqtt", bad, self._limiter, now)
+                self._count(result, bad, kept, len(batch))
                 self._write_status(session)
         except Exception:  # noqa: BLE001 - a database outage must not kill the ingester
+            self._limiter.restore(limits)
             self._uncount_pending()
             self.counters["db_errors"] += 1
             log.exception("写入批次失败（%d 条消息未确认，稍后重试）", len(batch))
@@ -263,8 +274,9 @@ class Ingester:
         for m in batch:
             if m.qos > 0 and self._client is not None:
                 self._client.ack(m.mid, m.qos)
-        for rej_sid, rej in ((sid, rej) for p in parsed for sid, rej in p.rejections):
-            log.info("隔离：%s %s", rej_sid or "-", rej.message)
+        for msg in bad:  # one line per message, not per refused metric
+            more = f"（共 {len(msg.rejections)} 项）" if len(msg.rejections) > 1 else ""
+            log.info("隔离：%s %s%s", msg.source, msg.rejections[0].message[:200], more)
         if self.evaluate_alerts and result.stored:
             for sid, hours in result.touched_hours.items():
                 newest = max(hours)
@@ -272,11 +284,16 @@ class Ingester:
                     self._alert_pending[sid] = newest
         return True
 
-    def _count(self, result, bad, messages: int) -> None:  # noqa: ANN001
+    def _count(self, result, bad: list[BadMessage], kept: quarantine.Outcome, messages: int) -> None:  # noqa: ANN001
+        """Every rejection is counted by code (`quarantined`, `quarantined.<code>`), whether or not its
+        message got a quarantine row (`quarantine_rows`; `quarantine_left_out` were over the rate)."""
         pending = Counter({"messages_committed": messages, "stored": result.stored,
-                           "duplicates": result.duplicates, "quarantined": len(bad)})
-        for _, _, rej, _ in bad:
-            pending[f"quarantined.{rej.code}"] += 1
+                           "duplicates": result.duplicates,
+                           "quarantined": sum(len(m.rejections) for m in bad),
+                           "quarantine_rows": kept.rows + kept.summaries, "quarantine_left_out": kept.left_out})
+        for msg in bad:
+            for rej in msg.rejections:
+                pending[f"quarantined.{rej.code}"] += 1
         pending["batches"] += 1
         self.counters.update(pending)
         self._pending = pending
@@ -304,8 +321,6 @@ class Ingester:
 
     def _alerts(self, newest: dict, index: SensorIndex) -> None:
         try:
-            from sensors.alerts import evaluate_sensors
-
             now = datetime.now(timezone.utc)
             # Backfilled history cannot change an alert's state (rules look at the latest days only).
             recent = {sid for sid, hour in newest.items() if hour >= now - RECENT}

@@ -13,6 +13,7 @@ be imported twice safely.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,12 +24,22 @@ from sqlalchemy.orm import Session
 from sensors.ingest import ingest
 from sensors.readings import Reading, Rejected, check_value, parse_timestamp
 from sensors.registry import SensorIndex, load_index
-from sensors.tabular import ImportFailed, RowError, read_rows
 from sensors.writer import WriteResult
+from tabular import CellError, Column, Contract, DateTime, TabularError, Text, read_table, stages
 
-ALIASES = {"传感器编号": "sensor_id", "编号": "sensor_id", "站点编号": "sensor_id", "时间": "ts", "监测时间": "ts",
-           "指标": "metric", "监测项目": "metric", "数值": "value", "浓度": "value", "sensor": "sensor_id",
-           "timestamp": "ts", "time": "ts"}
+WHAT = "读数导入"
+
+
+def contract(assume: ZoneInfo | None) -> Contract:
+    """Other columns are kept: in the wide layout they are the metrics. Values stay text here and are
+    checked by the same rule as MQTT readings (check_value)."""
+    return Contract(WHAT, (
+        Column("sensor_id", "传感器编号", Text(), required=True, aliases=("编号", "站点编号", "sensor")),
+        Column("ts", "时间", DateTime(assume, hint="可用 --assume-tz 指定时区"), required=True,
+               aliases=("监测时间", "timestamp", "time")),
+        Column("metric", "指标", aliases=("监测项目",)),
+        Column("value", "数值", aliases=("浓度",)),
+    ), keep_extra=True)
 
 
 @dataclass
@@ -36,77 +47,78 @@ class ReadingsImportResult:
     layout: str
     rows: int
     result: WriteResult
-
-
-def _ts(text: str, assume: ZoneInfo | None, now: datetime, tolerance: float) -> datetime:
-    text = (text or "").strip().replace("/", "-")
-    if assume is not None:
-        try:
-            naive = datetime.fromisoformat(text)
-        except ValueError:
-            raise Rejected("bad_timestamp", text[:40]) from None
-        if naive.tzinfo is None:
-            text = naive.replace(tzinfo=assume).isoformat()
-    return parse_timestamp(text, now, tolerance)
+    file: str = ""  # how the file was read, e.g. "CSV，编码 UTF-8"
+    readings: int = 0  # valid readings in the file (a check stores none; an import stores those not already stored)
 
 
 def parse_file(path: str | Path, index: SensorIndex, *, assume_tz: str | None = None,
-               now: datetime | None = None, future_tolerance_s: float = 300) -> tuple[str, int, list[Reading]]:
-    """(layout, data rows, readings), or ImportFailed listing every bad row."""
+               now: datetime | None = None, future_tolerance_s: float = 300,
+               name: str | None = None, progress: Callable[[int, int], None] | None = None
+               ) -> tuple[str, int, list[Reading], str]:
+    """(layout, data rows, readings, how the file was read), or TabularError listing every bad row.
+    `progress(done, total)` follows the reading, then the rows checked."""
     now = now or datetime.now(timezone.utc)
     try:
         assume = ZoneInfo(assume_tz) if assume_tz else None
     except (ZoneInfoNotFoundError, ValueError):
-        raise ImportFailed([RowError(0, f"未知时区 {assume_tz!r}，例如 Asia/Shanghai")], what="读数导入") from None
-    header, rows = read_rows(path, ALIASES)
-    errors: list[RowError] = []
-    missing = [c for c in ("sensor_id", "ts") if c not in header]
-    if missing:
-        raise ImportFailed([RowError(1, f"缺少列：{'、'.join(missing)}（需要 sensor_id、ts）")], what="读数导入")
-    long = "metric" in header and "value" in header
-    metric_cols = [h for h in header if h and h not in ("sensor_id", "ts", "metric", "value")]
+        raise TabularError([CellError(0, f"未知时区 {assume_tz!r}，例如 Asia/Shanghai")], WHAT) from None
+    on_read, on_check = stages(progress, 1, 1)
+    table = read_table(path, contract(assume), name=name, progress=on_read)
+    long = "metric" in table.columns and "value" in table.columns
+    metric_cols = table.extra_columns
     if not long and not metric_cols:
-        raise ImportFailed([RowError(1, "表头应为 sensor_id,ts,metric,value（长表）或 sensor_id,ts,<指标>…（宽表）")],
-                           what="读数导入")
+        table.raise_if_any([CellError(table.header_line, "表头应为 sensor_id,ts,metric,value（长表）"
+                                                         "或 sensor_id,ts,<指标>…（宽表）")])
+    errors: list[CellError] = []
     readings: list[Reading] = []
     seen: dict[tuple, int] = {}
-    for line, raw in rows:
-        sid = (raw.get("sensor_id") or "").strip()
-        try:
-            ts = _ts(raw.get("ts", ""), assume, now, future_tolerance_s)
-        except Rejected as rej:
-            errors.append(RowError(line, rej.message + ("（可用 --assume-tz 指定时区）" if rej.code == "naive_timestamp" else "")))
+    for done, row in enumerate(table.rows, start=1):
+        if on_check is not None:
+            on_check(done, len(table.rows))
+        line, sid = row.line, row.get("sensor_id")
+        if "sensor_id" in row.bad or "ts" in row.bad:
             continue
-        pairs = [(raw.get("metric", "").strip(), raw.get("value", "").strip())] if long else \
-            [(m, raw.get(m, "").strip()) for m in metric_cols if raw.get(m, "").strip() != ""]
+        try:
+            # The same future rule as MQTT readings (the zone was settled by the column type).
+            ts = parse_timestamp(row.values["ts"].isoformat(), now, future_tolerance_s)
+        except Rejected as rej:
+            errors.append(CellError(line, rej.message, table.contract.label("ts")))
+            continue
+        pairs = [(row.get("metric", ""), row.get("value", ""))] if long else \
+            [(m, row.extra[m]) for m in metric_cols if row.extra.get(m, "") != ""]
         if not pairs:
-            errors.append(RowError(line, "该行没有任何数值"))
+            errors.append(CellError(line, "该行没有任何数值"))
             continue
         for metric, text in pairs:
             try:
                 reading = check_value(index, sid, metric, text, ts)
             except Rejected as rej:
-                errors.append(RowError(line, rej.message))
+                errors.append(CellError(line, rej.message))
                 if rej.code in ("unknown_sensor", "inactive_sensor"):
                     break
                 continue
             key = (reading.sensor_id, reading.ts, reading.metric)
             if key in seen:
-                errors.append(RowError(line, f"与第 {seen[key]} 行重复（同一传感器、时间、指标）"))
+                errors.append(CellError(line, f"与第 {seen[key]} 行重复（同一传感器、时间、指标）"))
                 continue
             seen[key] = line
             readings.append(reading)
-    if not rows:
-        errors.append(RowError(0, "文件中没有数据行"))
-    if errors:
-        raise ImportFailed(errors, what="读数导入")
-    return ("long" if long else "wide"), len(rows), readings
+    table.raise_if_any(errors)
+    return ("long" if long else "wide"), len(table.rows), readings, table.describe()
 
 
 def import_readings(session: Session, path: str | Path, *, assume_tz: str | None = None,
                     index: SensorIndex | None = None, now: datetime | None = None,
-                    future_tolerance_s: float = 300) -> ReadingsImportResult:
-    """Validate the whole file, then store it in the caller's transaction (rollups kept current)."""
+                    future_tolerance_s: float = 300, name: str | None = None, check_only: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> ReadingsImportResult:
+    """Validate the whole file, then store it in the caller's transaction (rollups kept current).
+    `check_only`: validate only, nothing stored. `progress(done, total)` follows the reading and the rows
+    checked, then (importing) steps once when every reading is stored."""
     index = index or load_index(session)
-    layout, n, readings = parse_file(path, index, assume_tz=assume_tz, now=now, future_tolerance_s=future_tolerance_s)
-    return ReadingsImportResult(layout, n, ingest(session, readings, index))
+    parsing, writing = stages(progress, 2, 0 if check_only else 1)
+    layout, n, readings, read_as = parse_file(path, index, assume_tz=assume_tz, now=now,
+                                              future_tolerance_s=future_tolerance_s, name=name, progress=parsing)
+    result = WriteResult() if check_only else ingest(session, readings, index)
+    if writing is not None:
+        writing(1, 1)
+    return ReadingsImportResult(layout, n, result, read_as, len(readings))

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from geo.crs import normalize_crs, to_wgs84
 from sensors.metrics import KIND_ALIASES, KIND_NAMES, KINDS, IOT_DEVICES, metrics_for
-from sensors.tabular import ImportFailed, RowError, parse_float, read_rows
 from store.models.sensors import Sensor
+from store.region_codes import KEYED_LEVELS
+from tabular import (YES_NO, BadValue, CellError, Choice, Column, Contract, Float, Int, Row, TabularError, Text,
+                     read_table, stages)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")  # goes into an MQTT topic: no '/', '+', '#'
 DEFAULT_INTERVAL_S = {"air": 3600, "water": 14400, "noise": 3600, "hydro": 3600, "iot": 3600}
@@ -36,16 +40,26 @@ NOISE_ZONES = ("0", "1", "2", "3", "4a", "4b")
 IOT_ALIASES = {"manhole": "manhole", "井盖": "manhole", "智慧井盖": "manhole",
                "streetlight": "streetlight", "路灯": "streetlight", "智慧路灯": "streetlight"}
 
-# Column headers accepted in import files (Chinese or English) → field.
-COLUMN_ALIASES = {
-    "编号": "id", "传感器编号": "id", "站点编号": "id", "类型": "kind", "名称": "name", "站点名称": "name",
-    "经度": "lon", "纬度": "lat", "上报间隔秒": "expected_interval_s", "上报间隔": "expected_interval_s",
-    "水体类型": "water_body", "目标水质": "target_class", "水质目标": "target_class", "总氮参评": "assess_tn",
-    "功能区": "zone", "声环境功能区": "zone", "警戒水位": "warning_level", "保证水位": "guarantee_level",
-    "设备类型": "device", "参数": "params", "启用": "active",
-}
-_TRUE = {"1", "true", "yes", "y", "是", "启用", "t"}
-_FALSE = {"0", "false", "no", "n", "否", "停用", "f"}
+# The columns of a sensor registry file (Chinese or English headers); kind-specific ones are checked
+# against the kind in validate_params.
+SENSORS = Contract("传感器导入", (
+    Column("id", "编号", Text(), required=True, aliases=("传感器编号", "站点编号")),
+    Column("kind", "类型", Choice(KIND_ALIASES, f"{'/'.join(KINDS)}（{'/'.join(KIND_NAMES.values())}）"), required=True),
+    Column("name", "名称", Text(max_length=100), required=True, aliases=("站点名称",)),
+    Column("lon", "经度", Float(-180, 180), required=True),
+    Column("lat", "纬度", Float(-90, 90), required=True),
+    Column("expected_interval_s", "上报间隔秒", Int(10, 7 * 86400), aliases=("上报间隔",)),
+    Column("water_body", "水体类型"),
+    Column("target_class", "目标水质", aliases=("水质目标",)),
+    Column("assess_tn", "总氮参评", YES_NO),
+    Column("zone", "功能区", aliases=("声环境功能区",)),
+    Column("warning_level", "警戒水位", Float()),
+    Column("guarantee_level", "保证水位", Float()),
+    Column("device", "设备类型"),
+    Column("params", "参数"),
+    Column("active", "启用", YES_NO),
+))
+_LEVEL = Float()
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,7 @@ def info_of(sensor: Sensor) -> SensorInfo:
     params = dict(sensor.params or {})
     return SensorInfo(
         id=sensor.id, kind=sensor.kind, params=params, ranges=metrics_for(sensor.kind, params),
-        codes={lvl: getattr(sensor, f"{lvl}_code") for lvl in ("city", "district", "street", "community", "grid")},
+        codes={lvl: getattr(sensor, f"{lvl}_code") for lvl in KEYED_LEVELS},
         lon=sensor.lon, lat=sensor.lat, active=bool(sensor.active),
     )
 
@@ -88,19 +102,9 @@ def load_index(session: Session, city_code: str | None = None) -> SensorIndex:
 
 # -- validating one definition ------------------------------------------------------------------
 
-def _bool(text: str, default: bool | None) -> bool | None:
-    t = (text or "").strip().lower()
-    if not t:
-        return default
-    if t in _TRUE:
-        return True
-    if t in _FALSE:
-        return False
-    raise ValueError(f"无法识别的是/否取值 {text!r}")
-
-
 def validate_params(kind: str, raw: dict) -> tuple[dict, list[str]]:
-    """Kind-specific params from a row's text fields. Returns (params, error messages)."""
+    """Kind-specific params from a row's cells (typed by SENSORS) and its JSON 参数 column.
+    Returns (params, error messages)."""
     errors: list[str] = []
     params: dict = {}
     extra = (raw.get("params") or "").strip()
@@ -113,7 +117,7 @@ def validate_params(kind: str, raw: dict) -> tuple[dict, list[str]]:
         except ValueError:
             errors.append("参数列应为 JSON 对象，例如 {\"ranges\": {\"power\": [0, 400]}}")
     if kind == "water":
-        body = WATER_BODIES.get((raw.get("water_body") or params.get("water_body") or "").strip().lower())
+        body = WATER_BODIES.get(str(raw.get("water_body") or params.get("water_body") or "").strip().lower())
         if body is None:
             errors.append("水体类型应为 河流/湖泊/水库（river/lake/reservoir）")
         else:
@@ -124,11 +128,7 @@ def validate_params(kind: str, raw: dict) -> tuple[dict, list[str]]:
             errors.append("目标水质应为 I～V 类")
         else:
             params["target_class"] = target
-        try:
-            tn = _bool(str(raw.get("assess_tn") or ""), None)
-        except ValueError as exc:
-            errors.append(f"总氮参评：{exc}")
-            tn = None
+        tn = raw.get("assess_tn")
         if tn is None:
             tn = params.get("assess_tn", body in ("lake", "reservoir"))
         params["assess_tn"] = bool(tn)
@@ -141,13 +141,14 @@ def validate_params(kind: str, raw: dict) -> tuple[dict, list[str]]:
     elif kind == "hydro":
         levels = {}
         for key, label in (("warning_level", "警戒水位"), ("guarantee_level", "保证水位")):
-            text = str(raw.get(key) or params.get(key) or "").strip()
-            if text:
-                value = parse_float(text)
-                if value is None:
+            value = raw.get(key)
+            if value is None and params.get(key) not in (None, ""):
+                try:
+                    value = _LEVEL.parse(params[key])
+                except BadValue:
                     errors.append(f"{label}应为数字（米）")
-                else:
-                    levels[key] = value
+            if value is not None:
+                levels[key] = value
         if "warning_level" in levels and "guarantee_level" in levels \
                 and levels["guarantee_level"] < levels["warning_level"]:
             errors.append("保证水位不应低于警戒水位")
@@ -181,40 +182,21 @@ class SensorRow:
     active: bool
 
 
-def validate_row(line: int, raw: dict) -> tuple[SensorRow | None, list[RowError]]:
-    errs: list[str] = []
-    sid = (raw.get("id") or "").strip()
-    if not ID_PATTERN.match(sid):
-        errs.append("编号应为 1～40 位字母、数字、下划线、点或连字符")
-    kind = KIND_ALIASES.get((raw.get("kind") or "").strip().lower())
-    if kind is None:
-        errs.append(f"类型应为 {'/'.join(KINDS)}（{'/'.join(KIND_NAMES.values())}）")
-    name = (raw.get("name") or "").strip()
-    if not name or len(name) > 100:
-        errs.append("名称不能为空且不超过 100 字")
-    lon, lat = parse_float(raw.get("lon", "")), parse_float(raw.get("lat", ""))
-    if lon is None or lat is None or not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        errs.append("经度、纬度应为有效数字")
-    interval_text = (raw.get("expected_interval_s") or "").strip()
-    interval = DEFAULT_INTERVAL_S.get(kind or "", 3600)
-    if interval_text:
-        value = parse_float(interval_text)
-        if value is None or value < 10 or value > 7 * 86400:
-            errs.append("上报间隔应为 10 秒～7 天之间的秒数")
-        else:
-            interval = int(value)
-    try:
-        active = _bool(raw.get("active", ""), True)
-    except ValueError as exc:
-        errs.append(f"启用：{exc}")
-        active = True
+def validate_row(row: Row) -> tuple[SensorRow | None, list[CellError]]:
+    """The sensor a row defines, or its problems beyond the cell types SENSORS already checked."""
+    v = row.values
+    errs: list[CellError] = []
+    if v["id"] is not None and not ID_PATTERN.match(v["id"]):
+        errs.append(CellError(row.line, "应为 1～40 位字母、数字、下划线、点或连字符", SENSORS.label("id")))
     params: dict = {}
-    if kind:
-        params, perrs = validate_params(kind, raw)
-        errs.extend(perrs)
-    if errs:
-        return None, [RowError(line, e) for e in errs]
-    return SensorRow(line, sid, kind, name, lon, lat, params, interval, bool(active)), []
+    if v["kind"]:
+        params, perrs = validate_params(v["kind"], v)
+        errs += [CellError(row.line, e) for e in perrs]
+    if errs or not row.ok:
+        return None, errs
+    interval = v["expected_interval_s"] or DEFAULT_INTERVAL_S.get(v["kind"], 3600)
+    active = True if v["active"] is None else v["active"]
+    return SensorRow(row.line, v["id"], v["kind"], v["name"], v["lon"], v["lat"], params, interval, active), []
 
 
 # -- importing a file -------------------------------------------------------------------------
@@ -224,54 +206,64 @@ class SensorImportResult:
     created: int
     updated: int
     crs: str
+    file: str = ""  # how the file was read, e.g. "CSV，编码 GBK"
+    rows: int = 0
 
 
-def import_sensors(session: Session, engine: Engine, path: str | Path, crs: str = "wgs84",
-                   locator=None) -> SensorImportResult:  # noqa: ANN001
+def import_sensors(session: Session, engine: Engine, path: str | Path, crs: str = "wgs84",  # noqa: ANN001
+                   locator=None, name: str | None = None, check_only: bool = False,  # noqa: ANN001
+                   progress: Callable[[int, int], None] | None = None) -> SensorImportResult:
     """Validate every row, convert coordinates to WGS-84, locate each sensor in the hierarchy, then
     insert new sensors and update existing ones — all in the caller's transaction, or nothing
-    (ImportFailed lists every bad row)."""
-    from geo.crs import normalize_crs, to_wgs84
-
+    (TabularError lists every bad row). `path` may also be bytes or an upload, named by `name`.
+    `check_only`: every check and the counts an import would have, nothing written.
+    `progress(done, total)` follows the reading, the rows located, then (importing) written."""
     try:
         crs = normalize_crs(crs)
     except ValueError as exc:
-        raise ImportFailed([RowError(0, str(exc))], what="传感器导入") from exc
-    _header, raw_rows = read_rows(path, COLUMN_ALIASES)
-    errors: list[RowError] = []
+        raise TabularError([CellError(0, str(exc))], SENSORS.what) from exc
+    reading, checking, writing = stages(progress, 1, 1, 0 if check_only else 1)
+    table = read_table(path, SENSORS, name=name, progress=reading)
+    errors: list[CellError] = []
     rows: list[SensorRow] = []
     seen: dict[str, int] = {}
-    for line, raw in raw_rows:
-        row, errs = validate_row(line, raw)
+    for raw in table.rows:
+        row, errs = validate_row(raw)
         errors.extend(errs)
         if row is None:
             continue
         if row.id in seen:
-            errors.append(RowError(line, f"编号 {row.id} 与第 {seen[row.id]} 行重复"))
+            errors.append(CellError(row.line, f"编号 {row.id} 与第 {seen[row.id]} 行重复", SENSORS.label("id")))
             continue
-        seen[row.id] = line
+        seen[row.id] = row.line
         rows.append(row)
-    if not raw_rows:
-        errors.append(RowError(0, "文件中没有数据行"))
     located: list[tuple[SensorRow, dict]] = []
     if rows:
         if locator is None:
+            # Only an import locates: the MQTT ingester, which uses this module's index, need not load shapely.
             from geo.locate import get_locator
 
             locator = get_locator(engine)
-        for row in rows:
+        for done, row in enumerate(rows, start=1):
+            if checking is not None:
+                checking(done, len(rows))
             lon, lat = to_wgs84(row.lon, row.lat, crs)
             row.lon, row.lat = float(lon), float(lat)
             codes = locator.locate(row.lon, row.lat)
             if not codes:
-                errors.append(RowError(row.line, f"位置（{row.lon:.6f}, {row.lat:.6f}）不在本市范围内，请检查坐标系（当前按 {crs}）"))
+                errors.append(CellError(row.line, f"位置（{row.lon:.6f}, {row.lat:.6f}）不在本市范围内，"
+                                                  f"请检查坐标系（当前按 {crs}）"))
                 continue
             located.append((row, codes))
-    if errors:
-        raise ImportFailed(sorted(errors, key=lambda e: e.line), what="传感器导入")
+    table.raise_if_any(errors)
     existing = {s.id: s for s in session.execute(select(Sensor).where(Sensor.id.in_([r.id for r, _ in located]))).scalars()}
+    if check_only:
+        updated = sum(1 for row, _ in located if row.id in existing)
+        return SensorImportResult(len(located) - updated, updated, crs, table.describe(), len(table.rows))
     created = updated = 0
-    for row, codes in located:
+    for done, (row, codes) in enumerate(located, start=1):
+        if writing is not None:
+            writing(done, len(located))
         sensor = existing.get(row.id)
         if sensor is None:
             sensor = Sensor(id=row.id)
@@ -283,4 +275,4 @@ def import_sensors(session: Session, engine: Engine, path: str | Path, crs: str 
         sensor.params, sensor.expected_interval_s, sensor.active = row.params, row.expected_interval_s, row.active
         sensor.set_region(codes)
     session.flush()
-    return SensorImportResult(created, updated, crs)
+    return SensorImportResult(created, updated, crs, table.describe(), len(table.rows))

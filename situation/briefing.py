@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-STATUS_HEX = {"green": "#2ECC71", "yellow": "#F1C40F", "red": "#E74C3C", None: "#9AA5B8"}
-STATUS_ZH = {"green": "正常", "yellow": "关注", "red": "预警", None: "无数据"}
+from indicators.status import NO_DATA, status_color, status_label
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,14 @@ class Tile:
     unit: str
     status: str | None
     delta_text: str
+    # 环比/同比 as situation.kpis.Change rows (label, text, direction, good), for on-screen tiles that
+    # draw one arrow coloured by the indicator's polarity; delta_text stays the printable summary.
+    changes: tuple = ()
+
+    @property
+    def has_data(self) -> bool:
+        """False for "无数据": the unit is then not shown ("无数据 元" reads as a value)."""
+        return self.value_text != NO_DATA
 
 
 def _rings(geometry: dict) -> list[list[list[float]]]:
@@ -50,7 +57,7 @@ def svg_map(shapes: pd.DataFrame, width: int = 520, height: int = 380) -> str:
              f'viewBox="0 0 {width} {height}">']
     for row, rings in rings_all:
         d = " ".join("M" + " L".join(xy(p) for p in ring) + " Z" for ring in rings)
-        fill = STATUS_HEX.get(row.get("status"), STATUS_HEX[None])
+        fill = status_color(row.get("status"))
         parts.append(f'<path d="{d}" fill="{fill}" fill-opacity="0.75" stroke="#34495E" stroke-width="0.8" '
                      f'fill-rule="evenodd"><title>{html.escape(str(row["name"]))}</title></path>')
     parts.append("</svg>")
@@ -67,9 +74,9 @@ def briefing_html(*, title: str, scope_name: str, period_label: str, indicator_n
     for domain, items in by_domain.items():
         cells = "".join(
             f'<div class="tile"><div class="n">{esc(t.name)}</div>'
-            f'<div class="v" style="color:{STATUS_HEX.get(t.status)}">{esc(t.value_text)}'
-            f'<span class="u">{esc(t.unit)}</span></div>'
-            f'<div class="d">{esc(STATUS_ZH.get(t.status, ""))} {esc(t.delta_text)}</div></div>' for t in items)
+            f'<div class="v" style="color:{status_color(t.status)}">{esc(t.value_text)}'
+            f'<span class="u">{esc(t.unit) if t.has_data else ""}</span></div>'
+            f'<div class="d">{esc(status_label(t.status))} {esc(t.delta_text)}</div></div>' for t in items)
         tile_html.append(f'<h3>{esc(domain)}</h3><div class="tiles">{cells}</div>')
     issue_html = "".join(f"<li>{esc(i)}</li>" for i in issues) or "<li>当前无超期案件、预警或突发事件。</li>"
     demo_html = '<div class="demo">演示数据 · 系统生成，非真实数据</div>' if demo else ""

@@ -3,18 +3,19 @@ and legend, ranking, trend and the briefing workbook. Everything comes from the 
 this module only chooses and formats."""
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
 
 import pandas as pd
 
 import indicators
-import indicators.status
+from indicators.schema import DOMAINS
+from indicators.status import NO_DATA, STATUS_NAMED_COLORS, fmt_number, is_improvement, status_label
+from situation import objects_map
 from situation.briefing import Tile
+from situation.workbook import indicator_workbook
 from store.period import Period
-from store.scope import Viewer, level_of
-
-DOMAINS = ("经济调节", "市场监管", "社会管理", "公共服务", "生态环境保护", "应急管理")
-STATUS_ZH = {"green": "正常", "yellow": "关注", "red": "预警", None: "无数据"}
+from store.region_codes import child_level, level_of
+from store.scope import Viewer
 
 
 def library() -> dict:
@@ -22,9 +23,7 @@ def library() -> dict:
 
 
 def _child_level(code: str) -> str | None:
-    order = ("city", "district", "street", "community", "grid")
-    lv = level_of(code)
-    return order[order.index(lv) + 1] if lv != "grid" else None
+    return child_level(level_of(code))
 
 
 def map_indicators(code: str) -> dict[str, str]:
@@ -37,7 +36,12 @@ def map_indicators(code: str) -> dict[str, str]:
 
 
 def fmt(value: float | None, decimals: int = 1) -> str:
-    return indicators.status.fmt_number(value, decimals) if value is not None else "无数据"
+    return fmt_number(value, decimals)
+
+
+def status_icon(status: str | None) -> str:
+    """A coloured dot for a status in Streamlit Markdown (a hollow grey one without data)."""
+    return f":{STATUS_NAMED_COLORS[status]}[●]" if status in STATUS_NAMED_COLORS else ":gray[○]"
 
 
 def legend_of(ind) -> dict:  # noqa: ANN001
@@ -46,9 +50,8 @@ def legend_of(ind) -> dict:  # noqa: ANN001
 
 
 def legend_text(legend: dict) -> str:
-    icon = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]"}
-    bands = "　".join(f"{icon[b['status']]} {b['label']} {b['range']}" for b in legend["bands"])
-    return f"图例：{legend['name']}（{legend['unit']}）　{bands or '未设阈值'}　:gray[○] 无数据"
+    bands = "　".join(f"{status_icon(b['status'])} {b['label']} {b['range']}" for b in legend["bands"])
+    return f"图例：{legend['name']}（{legend['unit']}）　{bands or '未设阈值'}　{status_icon(None)} {status_label(None)}"
 
 
 def children_values(viewer: Viewer, code: str, period: Period, indicator_id: str) -> tuple[pd.DataFrame, dict]:
@@ -66,24 +69,52 @@ def children_values(viewer: Viewer, code: str, period: Period, indicator_id: str
 
 
 def rank(values: pd.DataFrame, legend: dict) -> pd.DataFrame:
-    """Children best first by the indicator's polarity; regions without data are left out."""
-    data = values.dropna(subset=["value"]).copy()
-    if data.empty or data["name"].isna().all():
+    """Children best first by the indicator's polarity; regions without data follow, marked 无数据
+    (a district that reported nothing must show, not silently drop out of the list)."""
+    if values.empty or values["name"].isna().all():
         return pd.DataFrame()
-    data = data.sort_values("value", ascending=legend["polarity"] != "higher_better")
-    data.insert(0, "名次", range(1, len(data) + 1))
-    data["状态"] = data["status"].map(STATUS_ZH)
+    data = values.copy()
+    has = data["value"].notna()
+    ranked = data[has].sort_values(["value", "code"], ascending=[legend["polarity"] != "higher_better", True])
+    missing = data[~has].sort_values("code")
+    data = pd.concat([ranked, missing])
+    data.insert(0, "名次", [str(i) for i in range(1, len(ranked) + 1)] + ["—"] * len(missing))
+    data["value_text"] = data["value_text"].fillna(NO_DATA)
+    data["状态"] = [status_label(x) for x in data["status"]]
     cols = {"名次": "名次", "name": "区域", "value_text": legend["name"], "状态": "状态"}
     return data[[c for c in cols if c in data]].rename(columns=cols)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One 环比/同比 figure of a tile: `direction` up/down/flat, `good` True/False (by the indicator's
+    polarity) or None when the change is nil or the indicator has no better direction."""
+    label: str
+    text: str
+    direction: str
+    good: bool | None
+
+
 def _delta_text(ind, result) -> str:  # noqa: ANN001
+    """环比/同比 in words with arrows, for print (the briefing, the workbook)."""
     parts = []
     if result.mom_delta is not None:
         parts.append(f"环比 {indicators.fmt_delta(ind, result.mom_delta, result.mom_pct)}")
     if result.yoy_delta is not None:
         parts.append(f"同比 {indicators.fmt_delta(ind, result.yoy_delta, result.yoy_pct)}")
     return "　".join(parts)
+
+
+def _changes(ind, result) -> tuple[Change, ...]:  # noqa: ANN001
+    out = []
+    for label, delta, pct in (("环比", result.mom_delta, result.mom_pct), ("同比", result.yoy_delta, result.yoy_pct)):
+        if delta is None:
+            continue
+        text = indicators.fmt_delta(ind, delta, pct, signed=True).lstrip("+-±")
+        direction = "up" if delta > 0 else "down" if delta < 0 else "flat"
+        good = is_improvement(ind, delta) if ind.polarity in ("higher_better", "lower_better") else None
+        out.append(Change(label, text, direction, good))
+    return tuple(out)
 
 
 def tiles(viewer: Viewer, code: str, period: Period) -> list[Tile]:
@@ -94,7 +125,7 @@ def tiles(viewer: Viewer, code: str, period: Period) -> list[Tile]:
     inds.sort(key=lambda i: DOMAINS.index(i.domain) if i.domain in DOMAINS else 99)
     results = indicators.compute_many([i.id for i in inds], code, period, viewer)
     return [Tile(i.domain, i.name, fmt(results[i.id].value, i.decimals), i.unit, results[i.id].status,
-                 _delta_text(i, results[i.id])) for i in inds]
+                 _delta_text(i, results[i.id]), _changes(i, results[i.id])) for i in inds]
 
 
 def trend(viewer: Viewer, code: str, period: Period, indicator_id: str, months: int = 12) -> tuple[pd.DataFrame, dict]:
@@ -110,13 +141,9 @@ def trend(viewer: Viewer, code: str, period: Period, indicator_id: str, months: 
 def workbook(viewer: Viewer, code: str, period: Period, scope_tiles: list[Tile] | None = None) -> bytes:
     """The scope's indicators as an Excel workbook, one sheet per function, with definitions; audited.
     `scope_tiles`: the tiles already computed for this view, if the caller has them."""
-    from situation.workbook import indicator_workbook
-
     return indicator_workbook(viewer, code, period, scope_tiles or tiles(viewer, code, period), library())
 
 
 def extra_layer(kind: str, viewer: Viewer, code: str):  # noqa: ANN201
     """Sensors, resources and incidents layers, from their domains' read models."""
-    from situation import objects_map
-
     return objects_map.layer(kind, viewer, code)

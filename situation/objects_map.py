@@ -1,12 +1,13 @@
 """Sensors, emergency resources and open incidents as map layers for a scope, from their domains'
-scoped read models (sensors.queries, emergency.queries)."""
+scoped read models (sensors.views, emergency.views)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from emergency import queries as emergency_queries
-from geo import layers as L
-from sensors import queries as sensor_queries
+from emergency import maplayers as emergency_layers
+from emergency.views import EmergencyViews
+from sensors import layers as sensor_layers
+from sensors.views import SensorViews
 from store.db import get_engine, session_scope
 from store.scope import Viewer
 
@@ -15,12 +16,12 @@ def layer(kind: str, viewer: Viewer, code: str, engine=None):  # noqa: ANN001, A
     """The pydeck layer of `kind` (sensors / resources / incidents) in region `code`, or None if empty."""
     with session_scope(engine or get_engine(), readonly=True) as s:
         if kind == "sensors":
-            frame = sensor_queries.station_map(s, viewer, code, datetime.now(timezone.utc))
-            return L.sensor_layer(frame) if not frame.empty else None
+            frame = SensorViews(s, viewer).station_map(code, datetime.now(timezone.utc))
+            return sensor_layers.station_layer(frame) if not frame.empty else None
         if kind == "resources":
-            frame = emergency_queries.resources(s, viewer, code)
-            return L.resource_layer(frame) if not frame.empty else None
+            frame = EmergencyViews(s, viewer).resources(code)
+            return emergency_layers.resource_layer(frame, layer_id="resources") if not frame.empty else None
         if kind == "incidents":
-            frame = emergency_queries.incidents(s, viewer, code)
-            return L.incident_layer(frame) if not frame.empty else None
+            frame = EmergencyViews(s, viewer).incidents(code)
+            return emergency_layers.incident_layer(frame, layer_id="incidents") if not frame.empty else None
     raise ValueError(f"unknown layer kind {kind!r}")

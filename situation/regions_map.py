@@ -6,10 +6,8 @@ import json
 
 import pandas as pd
 import shapely
-from sqlalchemy.orm import Session
 
-from geo import hierarchy
-from store.scope import Viewer
+from geo.views import RegionViews
 
 
 def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
@@ -32,11 +30,12 @@ def for_screen(geometry: str, tolerance: float) -> dict:
     return json.loads(shapely.to_geojson(drawn if not drawn.is_empty else shape))
 
 
-def scope_shapes(session: Session, viewer: Viewer, code: str) -> tuple[pd.DataFrame, dict, tuple]:
+def scope_shapes(regions: RegionViews, code: str) -> tuple[pd.DataFrame, dict, tuple]:
     """(children frame [code, name, level, geometry(dict), centroid_lon, centroid_lat],
-    the scope's own geometry dict, the scope's bbox). Geometries are simplified for the screen."""
-    scope = hierarchy.get_region(session, code, viewer)
-    kids = hierarchy.children(session, code, viewer) or [scope]
+    the scope's own geometry dict, the scope's bbox), as `regions`' viewer may see them. Geometries
+    are simplified for the screen."""
+    scope = regions.get_region(code)
+    kids = regions.drawn_regions(code)
     bbox = _bbox(scope.bbox) or (110.0, 21.0, 112.0, 23.0)
     tolerance = max(bbox[2] - bbox[0], bbox[3] - bbox[1]) / SCREEN_UNITS
     frame = pd.DataFrame([{

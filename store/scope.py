@@ -1,13 +1,20 @@
 """Zone scope: who is looking, and the filter that keeps every read inside their zone.
 
-Every read of a fact table goes through `apply_scope` (or `in_region`) with the viewer; a direct
-fetch of one object goes through `ensure_visible`. Hiding a page is convenience, this is protection.
+Every read of a fact table starts from a domain read face (`ReadFace.scoped`, below), which applies
+`apply_scope` with the viewer; a direct fetch of one object goes through `ensure_visible`. Hiding a page is convenience, this is protection.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
-from sqlalchemy import Select, and_, false
+from sqlalchemy import Select, and_, false, select
+
+from store import region_codes
+from store.region_codes import is_within
+from store.db import session_scope
+
 
 
 class PermissionDenied(Exception):
@@ -23,37 +30,9 @@ class Viewer:
     display_name: str = ""
 
 
-def level_of(code: str) -> str:
-    """Administrative level from a region code (GB/T 2260 + statistical division code + grid)."""
-    n = len(code)
-    if n == 6:
-        return "city" if code.endswith("00") else "district"
-    return {9: "street", 12: "community", 15: "grid"}.get(n) or _bad_code(code)
-
-
-def _bad_code(code: str) -> str:
-    raise ValueError(f"无法识别的区划代码：{code!r}")
-
-
-def region_column(model, code: str):  # noqa: ANN001 - a mapped class with RegionKeyed columns
-    """The indexed column of `model` that equals `code` for rows inside region `code`."""
-    return getattr(model, f"{level_of(code)}_code")
-
-
-def in_region(model, code: str):  # noqa: ANN001
-    """SQL condition: row lies inside region `code`. Province-wide codes (XX0000) match by prefix."""
-    if len(code) == 6 and code.endswith("0000"):
-        return model.city_code.startswith(code[:2])
-    return region_column(model, code) == code
-
-
-def is_within(child_code: str, zone_code: str) -> bool:
-    """True when region `child_code` lies inside (or is) region `zone_code`."""
-    if zone_code.endswith("0000") and len(zone_code) == 6:
-        return child_code[:2] == zone_code[:2]
-    if level_of(zone_code) == "city":
-        return child_code[:4] == zone_code[:4]
-    return child_code.startswith(zone_code)
+def in_region(model, code: str):  # noqa: ANN001 - a mapped class with RegionKeyed columns
+    """SQL condition: row lies inside region `code` (see store.region_codes.inside)."""
+    return region_codes.inside(model, code)
 
 
 def apply_scope(stmt: Select, model, viewer: Viewer) -> Select:  # noqa: ANN001
@@ -85,3 +64,41 @@ def ensure_visible(viewer: Viewer, obj) -> None:  # noqa: ANN001
 def ensure_region_visible(viewer: Viewer, region_code: str) -> None:
     if not is_within(region_code, viewer.zone_code):
         raise PermissionDenied(f"无权查看区域 {region_code}：不在您的管辖范围内")
+
+
+class ReadFace:
+    """Base of a domain's read face (events.views, sensors.views, …): built once with the session and
+    the viewer, and every read starts from `self.scoped(Model)`, a SELECT already restricted to the
+    viewer's zone (and department, for department staff). A read that forgets the scope cannot be
+    written by accident: there is no unscoped select here to start from.
+
+    Pages open one with `Face.open(engine, viewer)`; domain code that already holds a session builds
+    it directly. Public methods are the screens' reads; tests/test_scope_readfaces.py finds each one
+    and checks, over random viewers, that nothing outside scope comes back.
+    """
+
+    def __init__(self, session, viewer: Viewer) -> None:  # noqa: ANN001 - sqlalchemy Session
+        self.session = session
+        self.viewer = viewer
+
+    @classmethod
+    @contextmanager
+    def open(cls, engine, viewer: Viewer) -> Iterator:  # noqa: ANN001, ANN206 - an Engine; yields cls
+        with session_scope(engine, readonly=True) as session:
+            yield cls(session, viewer)
+
+    def scoped(self, model, *columns) -> Select:  # noqa: ANN001 - a RegionKeyed mapped class
+        """SELECT `columns` (default: the model) FROM `model`, restricted to the viewer."""
+        return apply_scope(select(*(columns or (model,))), model, self.viewer)
+
+    def region(self, code: str | None) -> str:
+        """The region a read narrows to: the viewer's zone when None, else `code` after checking it
+        lies inside the zone (PermissionDenied otherwise)."""
+        if code is None:
+            return self.viewer.zone_code
+        ensure_region_visible(self.viewer, code)
+        return code
+
+    def within(self, stmt: Select, model, code: str | None) -> Select:  # noqa: ANN001
+        """Narrow a scoped statement further to region `code` (checked to be visible)."""
+        return stmt.where(in_region(model, self.region(code)))

@@ -1,4 +1,5 @@
-"""Demo accounts (one per role, zones from the regions) and the account commands of manage.py."""
+"""Demo accounts (one per role — the three separated administrators each their own —, zones from the
+regions) and the account commands of manage.py."""
 from __future__ import annotations
 
 import io
@@ -13,6 +14,7 @@ import manage
 import settings
 from auth import demo, service
 from auth.roles import ROLE_NAMES
+from events.departments import ensure_demo_departments
 from store.db import session_scope
 from store.models import Department, User
 from tests.test_auth_support import PW, audit_rows, auth_test_settings, make_user  # noqa: F401
@@ -20,19 +22,23 @@ from tests.test_auth_support import PW, audit_rows, auth_test_settings, make_use
 
 def test_demo_users_one_per_role_and_all_can_sign_in(city_engine):
     with session_scope(city_engine) as s:
+        ensure_demo_departments(s)  # demo/seed.py runs it just before (the events package owns the list)
         summary = demo.generate(s, np.random.default_rng(1), None, datetime(2026, 10, 5, tzinfo=timezone.utc))
-    assert summary["users"] == 6 and summary["password"] == demo.DEMO_PASSWORD
+    assert summary["users"] == len(ROLE_NAMES) + 1 and summary["password"] == demo.DEMO_PASSWORD  # two leaders
     with session_scope(city_engine, readonly=True) as s:
         users = {u.username: u for u in s.execute(select(User)).scalars()}
         chengguan_dept = s.get(Department, users["chengguan"].department_code)
     assert {u.role for u in users.values()} == set(ROLE_NAMES)
     assert (users["maonan_lingdao"].zone_code, users["wangge"].zone_code) == ("440902", "440902001001001")
-    assert users["zhiban"].zone_code == users["lingdao"].zone_code == users["admin"].zone_code == "440900"
+    assert users["zhiban"].zone_code == users["lingdao"].zone_code == users["xitong"].zone_code == "440900"
+    # 三权分立: one account per administrator role, and no account holds two (one role column).
+    assert sorted(u.role for u in users.values() if u.role in ("sys_admin", "sec_admin", "audit_admin")) == \
+        ["audit_admin", "sec_admin", "sys_admin"]
     assert chengguan_dept is not None and chengguan_dept.code.endswith("CGJ")  # a real department row
     for name in users:
         viewer, _token = service.sign_in(city_engine, name, demo.DEMO_PASSWORD, "127.0.0.1")
         assert viewer.username == name
-    assert len(audit_rows(city_engine, "user_create")) == 6
+    assert len(audit_rows(city_engine, "user_create")) == len(users)
     assert demo.DEMO_PASSWORD and not service.passwords.password_problems(demo.DEMO_PASSWORD)
 
 
@@ -84,7 +90,7 @@ def test_cli_interactive_prompt_and_account_commands(cli_db, monkeypatch, capsys
     answers = iter([PW, PW])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
     assert manage.main(["create-user", "zhiban", "--role", "duty_officer", "--zone", "440900"]) == 0
-    make_user(cli_db, "admin", "admin")
+    make_user(cli_db, "admin", "sys_admin")
     assert _run(monkeypatch, ["set-password", "zhiban", "--password-stdin"], "N3w!Password\n") == 0
     assert service.sign_in(cli_db, "zhiban", "N3w!Password", "127.0.0.1")
     assert _run(monkeypatch, ["deactivate-user", "zhiban"]) == 0

@@ -20,7 +20,8 @@ from store.scope import Viewer
 from tests.test_auth_support import PW, audit_rows, auth_test_settings, make_user  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN = Viewer("admin", "admin", "440900", display_name="系统管理员")
+ADMIN = Viewer("xitong", "sys_admin", "440900", display_name="系统管理员")
+AUDITOR = Viewer("shenji", "audit_admin", "440900", display_name="审计管理员")
 
 
 def _point_app_at(engine, monkeypatch):  # noqa: ANN001
@@ -60,7 +61,7 @@ def synthetic_pages(tmp_path, monkeypatch):
     the product's pages): each page only writes its marker."""
     specs = []
     plan = [("p_duty", {"duty_officer"}), ("p_lead", {"duty_officer", "leader"}), ("p_dept", {"department"}),
-            ("p_grid", {"grid_officer"}), ("p_admin", {"admin"}), ("p_all", set(ROLE_NAMES))]
+            ("p_grid", {"grid_officer"}), ("p_admin", set(roles.ADMIN_ROLES)), ("p_all", set(ROLE_NAMES))]
     for name, allowed in plan:
         path = tmp_path / f"{name}.py"
         path.write_text(f"import streamlit as st\nst.markdown('MARKER-{name}')\n", encoding="utf-8")
@@ -111,13 +112,16 @@ def test_real_page_table_is_consistent():
         assert sum(role in p.default_for for p in pages) <= 1
         assert all(role in p.roles for p in pages)
     assert [p.url_path for p in roles.PAGES if p.path == "pages/admin.py"] == ["admin"]
-    assert [p.url_path for p in roles.pages_for("admin") if "admin" in p.roles and p.roles == {"admin"}] == ["admin"]
+    # Administrators see 系统管理 and 我的账号 only (no business data); everyone has 我的账号.
+    for role in roles.ADMIN_ROLES:
+        assert [p.url_path for p in roles.pages_for(role)] == ["admin", "account"]
+    assert all(any(p.url_path == "account" for p in roles.pages_for(r)) for r in ROLE_NAMES)
     assert len({p.url_path for p in roles.PAGES}) == len(roles.PAGES)
     for p in roles.PAGES:
         assert (ROOT / p.path).is_file(), p.path
         assert set(p.roles) <= set(ROLE_NAMES)
         if "admin" in p.path:
-            assert p.roles == {"admin"}
+            assert p.roles == set(roles.ADMIN_ROLES)
 
 
 # ------------------------------------------------------------------ cookie → viewer
@@ -131,7 +135,7 @@ def _signed_cookie(engine, name: str, now=None) -> str:  # noqa: ANN001
 def test_cookie_signs_in_and_scopes_the_viewer(app_db, monkeypatch, synthetic_pages):
     make_user(app_db, "wangge", "grid_officer", "440902001001001", display_name="网格员")
     value = _signed_cookie(app_db, "wangge")
-    monkeypatch.setattr("ui.login._cookie_value", lambda: value)
+    monkeypatch.setattr("ui.login._cookie_value", lambda name=None: value if name is None else None)
     at = _app().run()
     assert not at.exception
     assert at.session_state["viewer"] == Viewer("wangge", "grid_officer", "440902001001001", None, "网格员")
@@ -153,7 +157,7 @@ def test_bad_sessions_show_the_login_screen_with_the_reason(app_db, monkeypatch,
     elif case == "inactive":
         with session_scope(app_db) as s:
             s.execute(User.__table__.update().values(active=False))
-    monkeypatch.setattr("ui.login._cookie_value", lambda: value)
+    monkeypatch.setattr("ui.login._cookie_value", lambda name=None: value if name is None else None)
     # A viewer left in session_state from earlier reruns must not survive a bad cookie.
     at = _app(viewer=Viewer("zhiban", "duty_officer", "440900")).run()
     assert not at.exception
@@ -163,11 +167,12 @@ def test_bad_sessions_show_the_login_screen_with_the_reason(app_db, monkeypatch,
 
 
 @pytest.mark.parametrize("params, expected", [
-    ({"auth_error": "locked", "auth_wait": "7"}, "请 7 分钟后再试"),
+    ({"auth_error": "locked", "auth_wait": "420"}, "请 7 分钟后再试"),
+    ({"auth_error": "locked", "auth_wait": "7"}, "请 7 秒后再试"),
     ({"auth_error": "client_locked", "auth_wait": "3"}, "本终端"),
     ({"auth_error": "invalid"}, "用户名或密码错误"),
     ({"auth_error": "<script>alert(1)</script>"}, "用户名或密码错误"),
-    ({"auth_error": "locked", "auth_wait": "99999999"}, "请 1 分钟后再试"),
+    ({"auth_error": "locked", "auth_wait": "99999999"}, "请 1 秒后再试"),
     ({"auth_notice": "logged_out"}, "已安全退出"),
 ])
 def test_login_screen_messages_from_the_redirect(app_db, monkeypatch, synthetic_pages, params, expected):
@@ -202,7 +207,7 @@ def _by_label(widgets, label):  # noqa: ANN001
 
 @pytest.fixture
 def admin_db(app_db):
-    make_user(app_db, "admin", "admin", "440900", display_name="系统管理员")
+    make_user(app_db, "xitong", "sys_admin", "440900", display_name="系统管理员")
     make_user(app_db, "maonan", "leader", "440902", display_name="区领导")
     make_user(app_db, "dianbai", "leader", "440904", display_name="电白领导")
     return app_db
@@ -213,9 +218,12 @@ def test_admin_page_lists_users_and_audit(admin_db):
     assert not at.exception, at.exception
     assert at.title[0].value == "系统管理"
     users = at.dataframe[0].value
-    assert list(users["用户名"]) == ["admin", "dianbai", "maonan"]
-    assert set(users["角色"]) == {"管理员", "领导"}
-    log = at.dataframe[1].value
+    assert list(users["用户名"]) == ["dianbai", "maonan", "xitong"]
+    assert set(users["角色"]) == {"系统管理员", "领导"}
+    assert len(at.dataframe) == 1  # no audit log for the account administrator
+    at = _admin_page(AUDITOR).run()
+    assert not at.exception, at.exception
+    log = at.dataframe[0].value
     assert (log["动作"] == "新建用户").sum() == 3
 
 
@@ -244,7 +252,7 @@ def test_admin_creates_user_with_validation(admin_db):
         u = s.execute(select(User).where(User.username == "wangge2")).scalar_one()
     assert (u.role, u.zone_code) == ("grid_officer", "440902001001001")
     [row] = [r for r in audit_rows(admin_db, "user_create") if r.object_id == "wangge2"]
-    assert (row.actor, row.actor_role) == ("admin", "admin")
+    assert (row.actor, row.actor_role) == ("xitong", "sys_admin")
 
 
 def test_admin_deactivates_and_resets(admin_db):
@@ -276,20 +284,24 @@ def test_admin_deactivates_and_resets(admin_db):
 def test_admin_filters_treat_input_as_data(admin_db, text):
     at = _admin_page().run()
     at.text_input(key="user-search").input(text)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value.empty
+    at = _admin_page(AUDITOR).run()
     at.text_input(key="audit-actor").input(text)
     at.text_input(key="audit-object").input(text)
     at.run()
     assert not at.exception, at.exception
-    assert at.dataframe[0].value.empty and at.dataframe[1].value.empty
+    assert at.dataframe[0].value.empty
 
 
 def test_district_admin_sees_only_their_zone(admin_db):
-    at = _admin_page(Viewer("dadmin", "admin", "440902")).run()
+    at = _admin_page(Viewer("dadmin", "sys_admin", "440902")).run()
     assert not at.exception
     assert list(at.dataframe[0].value["用户名"]) == ["maonan"]
 
 
-@pytest.mark.parametrize("role", ["duty_officer", "leader", "department", "grid_officer"])
+@pytest.mark.parametrize("role", ["duty_officer", "leader", "department", "grid_officer", "wall_display"])
 def test_admin_page_refuses_other_roles(admin_db, role):
     at = _admin_page(Viewer("x", role, "440900", "CGJ")).run()
     assert not at.exception

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from auth.roles import ROLE_NAMES
 from store.models import Event, Resource, Sensor
-from store.scope import PermissionDenied, Viewer, apply_scope, ensure_region_visible, ensure_visible, is_within
+from store.scope import PermissionDenied, Viewer, apply_scope, ensure_region_visible, ensure_visible
+from store.region_codes import is_within
 from tests.support.tiny_city import codes_for_point, tiny_city_regions
 
 ZONES = sorted(r.code for r in tiny_city_regions())

@@ -15,7 +15,8 @@ from store.models import Department, LoginAttempt, User
 from store.scope import PermissionDenied, Viewer
 from tests.test_auth_support import PW, T0, audit_rows, auth_test_settings, make_user  # noqa: F401
 
-ADMIN = Viewer("root", "admin", "440900", display_name="管理员")
+ADMIN = Viewer("root", "sys_admin", "440900", display_name="系统管理员")
+SEC = Viewer("anquan", "sec_admin", "440900", display_name="安全管理员")
 INJECTIONS = ["' OR 1=1 --", "admin'--", "%", "_", "\\", "a%b_c\\d", "张三", "zhiban\x00", "' OR ''='",
               "\"; DROP TABLE users; --", "𠀀𠀁"]
 
@@ -77,7 +78,7 @@ def test_department_code_checked_once_departments_exist(city_engine):
 
 
 def test_admin_may_only_manage_inside_their_zone(city_engine):
-    district_admin = Viewer("dadmin", "admin", "440902")
+    district_admin = Viewer("dadmin", "sys_admin", "440902")
     with session_scope(city_engine) as s:
         service.create_user(s, "inzone", "区内", "leader", "440902001", password=PW, actor=district_admin)
     with pytest.raises(PermissionDenied):
@@ -88,7 +89,7 @@ def test_admin_may_only_manage_inside_their_zone(city_engine):
             service.create_user(s, "byleader", "x", "leader", "440902", password=PW,
                                 actor=Viewer("l", "leader", "440900"))
     rows = audit_rows(city_engine, "user_create")
-    assert [(r.actor, r.actor_role, r.object_id) for r in rows] == [("dadmin", "admin", "inzone")]
+    assert [(r.actor, r.actor_role, r.object_id) for r in rows] == [("dadmin", "sys_admin", "inzone")]
 
 
 # ------------------------------------------------------------------ authenticate
@@ -122,28 +123,34 @@ def test_wrong_password_and_unknown_user_get_the_same_message_and_are_audited(ci
     assert _user(city_engine, "zhiban").failed_logins == 1  # committed although sign_in raised
 
 
-def test_account_locks_after_max_failures_and_unlocks_after_lockout(city_engine):
+def test_account_is_throttled_progressively_from_one_address_only(city_engine):
+    """Finding 4 (issue 19): failures slow down that account from that address (2 s, 4 s, …), never
+    lock it: the right password from another address works at once."""
     make_user(city_engine, "zhiban")
     limit = settings.get_settings()["auth"]["max_failed_logins"]
-    for i in range(limit - 1):
+    for i in range(limit):
         with pytest.raises(service.LoginFailed) as exc:
             _login(city_engine, "zhiban", "Wrong@2026!!", now=T0 + timedelta(seconds=i))
         assert exc.value.code == "invalid"
+    last = T0 + timedelta(seconds=limit - 1)
+    # The next try within 2 s of the last failure waits, even with the right password.
     with pytest.raises(service.LoginFailed) as exc:
-        _login(city_engine, "zhiban", "Wrong@2026!!", now=T0 + timedelta(seconds=10))
-    assert exc.value.code == "locked" and exc.value.wait_minutes == 15
-    assert "15 分钟后再试" in str(exc.value)
-    # Even the right password is refused while locked, with the minutes remaining.
+        _login(city_engine, "zhiban", now=last + timedelta(seconds=1))
+    assert exc.value.code == "locked" and exc.value.wait_seconds == 1 and "1 秒后再试" in str(exc.value)
+    # A wrong try after the wait doubles the next one (4 s).
     with pytest.raises(service.LoginFailed) as exc:
-        _login(city_engine, "zhiban", now=T0 + timedelta(minutes=5, seconds=10))
-    assert exc.value.code == "locked" and exc.value.wait_minutes == 10
-    assert "10 分钟后再试" in str(exc.value)
-    # After the lockout the right password works and the counter is reset.
-    viewer, _ = _login(city_engine, "zhiban", now=T0 + timedelta(minutes=15, seconds=11))
-    assert viewer.username == "zhiban"
-    u = _user(city_engine, "zhiban")
-    assert u.failed_logins == 0 and u.locked_until is None
-    assert [r.detail.get("reason") for r in audit_rows(city_engine, "login_failed")][-1] == "locked"
+        _login(city_engine, "zhiban", "Wrong@2026!!", now=last + timedelta(seconds=2))
+    assert exc.value.code == "invalid"
+    with pytest.raises(service.LoginFailed) as exc:
+        _login(city_engine, "zhiban", now=last + timedelta(seconds=3))
+    assert exc.value.code == "locked" and exc.value.wait_seconds == 3
+    # The real user at another desk is not held back by these failures.
+    assert _login(city_engine, "zhiban", client="10.0.0.2", now=last + timedelta(seconds=3))[0].username == "zhiban"
+    # After the wait the right password works from the first address too, and resets its count.
+    assert _login(city_engine, "zhiban", now=last + timedelta(seconds=6))[0].username == "zhiban"
+    assert _user(city_engine, "zhiban").failed_logins == 0
+    # Refused tries are not audited one by one (tests/test_security_throttle.py checks the counts).
+    assert all(r.detail["reason"] == "bad_password" for r in audit_rows(city_engine, "login_failed"))
 
 
 def test_success_resets_the_account_failure_count(city_engine):
@@ -157,27 +164,29 @@ def test_success_resets_the_account_failure_count(city_engine):
     assert _user(city_engine, "zhiban").locked_until is None
 
 
-def test_client_is_blocked_after_many_failures_across_accounts(city_engine, monkeypatch):
+def test_client_is_throttled_after_many_failures_across_accounts(city_engine, monkeypatch):
     monkeypatch.setenv("CITYOPS_AUTH_MAX_FAILED_PER_CLIENT", "6")
     settings.reload_settings()
     make_user(city_engine, "zhiban")
-    # Password spraying: one try per (mostly unknown) account, so no account lock triggers.
+    # Password spraying: one try per (mostly unknown) account, so no per-account throttle triggers.
     for i in range(6):
         with pytest.raises(service.LoginFailed) as exc:
-            _login(city_engine, f"user{i}", "Wrong@2026!!", client="10.9.9.9", now=T0 + timedelta(minutes=i))
+            _login(city_engine, f"user{i}", "Wrong@2026!!", client="10.9.9.9", now=T0 + timedelta(seconds=i))
         assert exc.value.code == "invalid"
-    # Now even a correct login from that address is refused; the block ends when the oldest failure
-    # (at T0) leaves the 15-minute window.
+    # Now even a correct login from that address waits; a success does not reset the address.
     with pytest.raises(service.LoginFailed) as exc:
-        _login(city_engine, "zhiban", client="10.9.9.9", now=T0 + timedelta(minutes=7))
-    assert exc.value.code == "client_locked" and exc.value.wait_minutes == 8
-    assert "本终端" in str(exc.value) and "8 分钟" in str(exc.value)
+        _login(city_engine, "zhiban", client="10.9.9.9", now=T0 + timedelta(seconds=6))
+    assert exc.value.code == "client_locked" and exc.value.wait_seconds == 1
+    assert "本终端" in str(exc.value) and "1 秒" in str(exc.value)
+    with pytest.raises(service.LoginFailed):
+        _login(city_engine, "user9", "Wrong@2026!!", client="10.9.9.9", now=T0 + timedelta(seconds=7))
+    with pytest.raises(service.LoginFailed) as exc:  # the 7th failure doubles the wait
+        _login(city_engine, "zhiban", client="10.9.9.9", now=T0 + timedelta(seconds=8))
+    assert exc.value.code == "client_locked" and exc.value.wait_seconds == 3
     # Another address is unaffected.
-    assert _login(city_engine, "zhiban", client="10.0.0.2", now=T0 + timedelta(minutes=7))[0].username == "zhiban"
-    # Once the window slides past the oldest failure, the address may try again.
-    assert _login(city_engine, "zhiban", client="10.9.9.9", now=T0 + timedelta(minutes=15, seconds=1))[0]
-    blocked = [r for r in audit_rows(city_engine, "login_failed") if r.detail["reason"] == "client_locked"]
-    assert len(blocked) == 1 and blocked[0].client == "10.9.9.9"
+    assert _login(city_engine, "zhiban", client="10.0.0.2", now=T0 + timedelta(seconds=8))[0].username == "zhiban"
+    # After the wait the address may try again.
+    assert _login(city_engine, "zhiban", client="10.9.9.9", now=T0 + timedelta(seconds=11))[0]
 
 
 def test_inactive_account_is_refused_only_with_the_right_password(city_engine):
@@ -255,7 +264,7 @@ def test_set_password_ends_sessions_clears_lock_and_audits(city_engine):
 
 def test_deactivate_ends_sessions_immediately_and_guards_admins(city_engine):
     make_user(city_engine, "zhiban")
-    make_user(city_engine, "admin", "admin")
+    make_user(city_engine, "admin", "sys_admin")
     _, token = _login(city_engine, "zhiban")
     with session_scope(city_engine) as s:
         service.deactivate(s, "zhiban", actor=ADMIN)
@@ -266,7 +275,7 @@ def test_deactivate_ends_sessions_immediately_and_guards_admins(city_engine):
             service.deactivate(s, "zhiban", actor=ADMIN)
     with pytest.raises(service.UserError, match="不能停用自己"):
         with session_scope(city_engine) as s:
-            service.deactivate(s, "admin", actor=Viewer("admin", "admin", "440900"))
+            service.deactivate(s, "admin", actor=Viewer("admin", "sys_admin", "440900"))
     with pytest.raises(service.UserError, match="最后一个"):
         with session_scope(city_engine) as s:
             service.deactivate(s, "admin", actor=ADMIN)
@@ -283,7 +292,7 @@ def test_unlock_lifts_lockout(city_engine):
         with pytest.raises(service.LoginFailed):
             _login(city_engine, "zhiban", "Wrong@2026!!")
     with session_scope(city_engine) as s:
-        service.unlock(s, "zhiban", actor=ADMIN)
+        service.unlock(s, "zhiban", actor=SEC)
     assert _login(city_engine, "zhiban")[0].username == "zhiban"
     assert len(audit_rows(city_engine, "user_unlock")) == 1
 

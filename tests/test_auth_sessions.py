@@ -47,6 +47,19 @@ def test_idle_expiry_and_refresh_with_injected_clock(city_engine):
     assert exc.value.reason == "idle" and "120 分钟未操作" in str(exc.value)
 
 
+def test_self_refreshing_screens_do_not_keep_a_session_alive(city_engine):
+    """A live fragment re-checks the session every few seconds (touch=False): that must never count as
+    activity, or an unattended console would never reach its idle timeout."""
+    make_user(city_engine, "zhiban", "leader", "440902")
+    token = _open(city_engine)
+    for step in range(1, 4):
+        sessions.resolve_token(city_engine, token, now=T0 + timedelta(minutes=40 * step), limits=LIMITS, touch=False)
+    with pytest.raises(sessions.SessionInvalid) as exc:
+        sessions.resolve_token(city_engine, token, now=T0 + timedelta(minutes=120, seconds=1), limits=LIMITS,
+                               touch=False)
+    assert exc.value.reason == "idle"
+
+
 def test_checks_within_a_minute_do_not_write(city_engine):
     make_user(city_engine, "zhiban")
     token = _open(city_engine)

@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 import settings
-from auth import cookies, sessions, web
+from auth import cookies, csrf, sessions, web
 from store.db import dispose_engines
 from tests.test_auth_support import PW, audit_rows, auth_test_settings, make_user  # noqa: F401
 
@@ -38,10 +38,18 @@ class Response:
         return {k: v[0] for k, v in parse_qs(urlsplit(self.header("location")).query).items()}
 
 
+BROWSER = csrf.new_browser_token()
+
+
 def call(method: str, path: str, form: dict | None = None, headers: dict | None = None,
-         client: str = "10.0.0.7", cookie: str | None = None, raw_body: bytes | None = None) -> Response:
-    """One request through the ASGI app (no HTTP client library needed)."""
+         client: str = "10.0.0.7", cookie: str | None = None, raw_body: bytes | None = None,
+         with_csrf: bool = True) -> Response:
+    """One request through the ASGI app (no HTTP client library needed). By default the request
+    comes from a browser that loaded our page: it has the csrf cookie and the form carries the token."""
     app = Starlette(routes=web.routes())
+    if with_csrf and raw_body is None:
+        form = {**(form or {}), csrf.FIELD: csrf.form_token(path.rsplit("/", 1)[-1], BROWSER)}
+        cookie = "; ".join(c for c in (cookie, f"{csrf.COOKIE_NAME}={BROWSER}") if c)
     body = raw_body if raw_body is not None else (urlencode(form).encode() if form is not None else b"")
     hdrs = {"host": "dash.local:8501", "content-type": "application/x-www-form-urlencoded",
             "content-length": str(len(body)), "user-agent": "pytest", **(headers or {})}
@@ -110,12 +118,12 @@ def test_secure_flag_over_https(app_db, monkeypatch):
     resp = call("POST", "/auth/login", {"username": "maonan", "password": PW},
                 headers={"x-forwarded-proto": "https"})
     assert "secure" not in resp.set_cookies()[0].lower()  # header from an untrusted peer is ignored
-    monkeypatch.setenv("CITYOPS_AUTH_TRUSTED_PROXIES", '["10.0.0.7"]')
+    monkeypatch.setenv("CITYOPS_SECURITY_TRUSTED_PROXIES", '["10.0.0.0/24"]')
     settings.reload_settings()
     resp = call("POST", "/auth/login", {"username": "maonan", "password": PW},
                 headers={"x-forwarded-proto": "https"})
     assert "; secure" in resp.set_cookies()[0].lower()  # TLS ends at the trusted proxy
-    monkeypatch.setenv("CITYOPS_AUTH_TRUSTED_PROXIES", "[]")
+    monkeypatch.setenv("CITYOPS_SECURITY_TRUSTED_PROXIES", "[]")
     monkeypatch.setenv("CITYOPS_AUTH_COOKIE_SECURE", "true")
     settings.reload_settings()
     resp = call("POST", "/auth/login", {"username": "maonan", "password": PW})
@@ -130,12 +138,17 @@ def test_failed_login_redirects_with_code_and_no_cookie(app_db):
     assert row.detail["reason"] == "bad_password" and row.client == "10.0.0.7"
 
 
-def test_lockout_code_and_minutes_travel_in_the_redirect(app_db):
+def test_throttle_code_and_seconds_travel_in_the_redirect(app_db):
     for _ in range(settings.get_settings()["auth"]["max_failed_logins"]):
         resp = call("POST", "/auth/login", {"username": "maonan", "password": "Wrong@2026!!"})
-    assert resp.location_query == {"auth_error": "locked", "auth_wait": "15"}
+    assert resp.location_query == {"auth_error": "invalid"}
+    # The next attempt from the same address waits (even with the right password) …
     resp = call("POST", "/auth/login", {"username": "maonan", "password": PW})
     assert resp.location_query["auth_error"] == "locked" and not resp.set_cookies()
+    assert 1 <= int(resp.location_query["auth_wait"]) <= 2
+    # … the real user at another desk is not held back by someone else's failures.
+    resp = call("POST", "/auth/login", {"username": "maonan", "password": PW}, client="10.0.0.8")
+    assert resp.set_cookies() and "auth_error" not in resp.header("location")
 
 
 def test_per_client_block_uses_the_peer_address_not_forwarded_headers(app_db, monkeypatch):
@@ -150,7 +163,7 @@ def test_per_client_block_uses_the_peer_address_not_forwarded_headers(app_db, mo
 
 
 def test_trusted_proxy_forwarded_address(app_db, monkeypatch):
-    monkeypatch.setenv("CITYOPS_AUTH_TRUSTED_PROXIES", '["10.0.0.1"]')
+    monkeypatch.setenv("CITYOPS_SECURITY_TRUSTED_PROXIES", '["10.0.0.1"]')
     settings.reload_settings()
     call("POST", "/auth/login", {"username": "maonan", "password": PW}, client="10.0.0.1",
          headers={"x-forwarded-for": "6.6.6.6, 172.16.0.9"})
@@ -193,8 +206,9 @@ def test_logout_revokes_session_clears_cookie_and_audits(app_db):
         sessions.resolve_token(app_db, token)
     [row] = audit_rows(app_db, "logout")
     assert row.actor == "maonan"
-    # GET works too, and a logout without (or with a forged) cookie is harmless.
-    assert call("GET", "/auth/logout", cookie=f"{cookies.cookie_name()}=forged.value").status == 303
+    # A logout with a forged cookie is harmless; GET is not a route at all (tests/test_security_web.py).
+    assert call("POST", "/auth/logout", cookie=f"{cookies.cookie_name()}=forged.value").status == 303
+    assert call("GET", "/auth/logout", with_csrf=False).status == 405
     assert len(audit_rows(app_db, "logout")) == 1
 
 
@@ -220,5 +234,6 @@ def test_server_py_wraps_app_py_with_these_routes():
     assert call_node.args[0].value == "app.py"
     assert any(k.arg == "routes" for k in call_node.keywords)
     paths = {r.path: set(r.methods) for r in web.routes()}
-    assert paths == {"/auth/login": {"POST"}, "/auth/logout": {"GET", "HEAD", "POST"}}
+    assert paths == {"/auth/login": {"POST"}, "/auth/logout": {"POST"}}
+    assert any(k.arg == "middleware" for k in call_node.keywords)  # security headers
     dispose_engines()

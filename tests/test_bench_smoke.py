@@ -22,9 +22,9 @@ def test_bench_demo_scale_produces_every_figure(tmp_path):
     for key in ("seed_s", "db_bytes", "overview_cold_ms", "overview_warm_ms", "district_first_ms",
                 "grid_first_ms", "all_indicators_all_districts_ms", "one_indicator_all_grids_ms",
                 "map_bytes_city", "map_bytes_street", "peak_rss_mb", "seed_peak_rss_mb", "ratio_events_by_district_status",
-                "ratio_daily_aqi_by_district"):
+                "ratio_daily_aqi_by_district", "geocode_ms_per_address", "geocode_p95_ms"):
         assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
-    assert figures["events"] > 20_000 and figures["grids"] > 500
+    assert figures["events"] > 20_000 and figures["grids"] > 500 and figures["geocode_addresses"] >= 100_000
     assert figures["map_event_mode_city"] == "bins" and figures["map_event_mode_street"] == "points"
     assert "overview_warm_ms" in run.stdout
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import numpy as np
 from sqlalchemy import func, select
 
-from demo.scale import get_scale
+from store.demo_scale import get_scale
 from emergency import catalog
 from emergency.demo import generate
 from store.db import get_engine, session_scope

@@ -11,9 +11,9 @@ from emergency.dispatch import Selection, confirm
 from emergency.importer import import_inventory, import_resources, parse_equipment
 from emergency.incidents import open_incident
 from geo.crs import from_wgs84
-from sensors.tabular import ImportFailed
 from store.db import dispose_engines, session_scope
 from store.models import AuditEntry, InventoryItem, Resource
+from tabular import TabularError
 from tests.support.tiny_city import codes_for_point
 from tests.test_emergency_support import COMMANDER, LEADER
 
@@ -62,20 +62,20 @@ def test_every_bad_row_is_reported_and_nothing_written(city_engine, tmp_path):
         "XX-06,综合救援队,人数坏,110.5,21.5,-3,,,冲锋舟:两艘,,电话?,出动\n"  # line 12
         ",消防站,,110.5,21.5,,,,,,,\n"                             # line 13
     )
-    with pytest.raises(ImportFailed) as err:
+    with pytest.raises(TabularError) as err:
         with session_scope(city_engine) as s:
             import_resources(s, _write(tmp_path, bad))
     by_line: dict[int, list[str]] = {}
     for e in err.value.errors:
-        by_line.setdefault(e.line, []).append(e.message)
+        by_line.setdefault(e.line, []).append(str(e))
     assert set(by_line) == {6, 7, 8, 9, 10, 12, 13}
     assert "与第 3 行重复" in by_line[6][0]
     assert "未知的资源类型“地震救援队”" in by_line[7][0]
-    assert "经纬度无效" in by_line[8][0]
+    assert "「经度」：「abc」不是数字" in by_line[8][0]
     assert "不在本市范围内" in by_line[9][0]
     assert "须填写容量" in by_line[10][0]
     assert len(by_line[12]) == 4  # headcount, equipment, phone, status — all four reported at once
-    assert any("编号不能为空" in m for m in by_line[13]) and any("名称不能为空" in m for m in by_line[13])
+    assert "第 13 行「编号」：不能为空" in by_line[13] and "第 13 行「名称」：不能为空" in by_line[13]
     assert "第 6 行" in str(err.value) and "未写入任何数据" in str(err.value)
     assert _count(city_engine) == 0
 
@@ -114,7 +114,7 @@ def test_excel_and_reimport_updates_but_keeps_live_status(city_engine, tmp_path)
         assert s.get(Resource, "RT-02").name == "排涝二队（改名）"
     # Taking a unit on a task out of service by import is refused.
     text = "编号,类型,名称,经度,纬度,状态\nRT-01,排涝抢险队,排涝一队,110.55,21.40,停用\n"
-    with pytest.raises(ImportFailed, match="正在执行任务"):
+    with pytest.raises(TabularError, match="正在执行任务"):
         with session_scope(city_engine) as s:
             import_resources(s, _write(tmp_path, text))
 
@@ -139,7 +139,7 @@ def test_inventory_import_validates_against_reservations(city_engine, tmp_path):
            "WH-99,沙袋,袋,10\n"         # unknown
            "WH-01,救生衣,件,-1\n"       # negative
            "WH-01,救生衣,件,5\n")       # same warehouse and item as line 6
-    with pytest.raises(ImportFailed) as err:
+    with pytest.raises(TabularError) as err:
         with session_scope(city_engine) as s:
             import_inventory(s, _write(tmp_path, bad, "inv2.csv"))
     lines = sorted({e.line for e in err.value.errors})

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from auth.roles import can
-from demo.scale import ScaleSpec
+from store.demo_scale import ScaleSpec
 from events import demo, rollup, workflow
 from store.db import session_scope
 from store.models import Department, Event, EventDailyRollup, EventTransition

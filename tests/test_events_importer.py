@@ -12,11 +12,12 @@ from sqlalchemy import func, select
 import manage
 import settings
 from events import rollup
-from events.importer import ImportFileError, import_events
+from events.importer import import_events
 from geo import crs
 from store.db import dispose_engines, session_scope
 from store.models import AuditEntry, Event
 from store.scope import PermissionDenied, Viewer
+from tabular import TabularError
 from tests.support.tiny_city import codes_for_point
 from tests.test_events_support import prepare
 
@@ -42,7 +43,7 @@ def test_good_utf8_file_imports_everything(city_engine):
     prepare(city_engine)
     with session_scope(city_engine) as s:
         report = import_events(s, _csv(GOOD), "12345", "wgs84", now=NOW)
-    assert report.ok and report.imported == 3 and report.encoding == "UTF-8", report.errors
+    assert report.imported == 3 and report.file == "CSV，编码 UTF-8"
     with session_scope(city_engine, readonly=True) as s:
         rows = s.execute(select(Event).order_by(Event.source_id)).scalars().all()
         assert [r.source_id for r in rows] == ["GD-001", "GD-002", "GD-003"]
@@ -62,7 +63,7 @@ def test_gbk_file_is_read(sqlite_city_engine):
         data.decode("utf-8")
     with session_scope(sqlite_city_engine) as s:
         report = import_events(s, data, "12345", now=NOW)
-    assert report.ok and report.encoding == "GBK" and report.imported == 3
+    assert report.file == "CSV，编码 GBK" and report.imported == 3
     with session_scope(sqlite_city_engine, readonly=True) as s:
         assert s.scalar(select(Event.description).where(Event.source_id == "GD-001")) == "门口摆摊"
 
@@ -80,11 +81,10 @@ def test_every_bad_row_is_reported_and_nothing_written(sqlite_city_engine):
         "GD-001,2026-11-20 09:30,市容环境,暴露垃圾,描述,,110.1,21.9,,,",                   # line 9 dup of 2
         "GD-015,2026-12-30 09:30,市容环境,暴露垃圾,描述,,110.1,21.9,,,",                   # line 10 future
     ]
-    with session_scope(sqlite_city_engine) as s:
-        report = import_events(s, _csv(rows), "12345", now=NOW)
-    assert not report.ok and report.imported == 0
+    with pytest.raises(TabularError) as err, session_scope(sqlite_city_engine) as s:
+        import_events(s, _csv(rows), "12345", now=NOW)
     by_line = {}
-    for e in report.errors:
+    for e in err.value.errors:
         by_line.setdefault(e.line, []).append(str(e))
     assert sorted(by_line) == [3, 4, 5, 6, 7, 8, 9, 10]
     assert "没有小类「不存在的小类」" in by_line[3][0]
@@ -96,22 +96,22 @@ def test_every_bad_row_is_reported_and_nothing_written(sqlite_city_engine):
     assert "与第 2 行重复" in by_line[9][0]
     assert "晚于当前时间" in by_line[10][0]
     assert all(m.startswith(f"第 {line} 行") for line, ms in by_line.items() for m in ms)
-    assert "未导入任何数据" in report.summary()
+    assert "8 行有错误" in str(err.value) and "未写入任何数据" in str(err.value)
     assert _count(sqlite_city_engine) == 0
 
 
 def test_duplicates_against_the_store_are_refused(sqlite_city_engine):
     prepare(sqlite_city_engine)
     with session_scope(sqlite_city_engine) as s:
-        assert import_events(s, _csv(GOOD[:1]), "12345", now=NOW).ok
-    with session_scope(sqlite_city_engine) as s:
-        report = import_events(s, _csv(GOOD), "12345", now=NOW)
-    assert not report.ok and [e.line for e in report.errors] == [2]
-    assert "已导入过" in str(report.errors[0])
+        assert import_events(s, _csv(GOOD[:1]), "12345", now=NOW).imported == 1
+    with pytest.raises(TabularError) as err, session_scope(sqlite_city_engine) as s:
+        import_events(s, _csv(GOOD), "12345", now=NOW)
+    assert [e.line for e in err.value.errors] == [2]
+    assert "已导入过" in str(err.value.errors[0])
     assert _count(sqlite_city_engine) == 1
     # The same id from another channel is a different case.
     with session_scope(sqlite_city_engine) as s:
-        assert import_events(s, _csv(GOOD[:1]), "巡查", now=NOW).ok
+        assert import_events(s, _csv(GOOD[:1]), "巡查", now=NOW).imported == 1
 
 
 def test_gcj02_file_is_converted(sqlite_city_engine):
@@ -119,8 +119,7 @@ def test_gcj02_file_is_converted(sqlite_city_engine):
     glon, glat = crs.from_wgs84(110.40, 21.55, "gcj02")
     row = f"GD-100,2026-11-20 09:30,街面秩序,占道经营,描述,,{glon:.8f},{glat:.8f},,,"
     with session_scope(sqlite_city_engine) as s:
-        report = import_events(s, _csv([row]), "12345", "gcj02", now=NOW)
-    assert report.ok
+        assert import_events(s, _csv([row]), "12345", "gcj02", now=NOW).imported == 1
     with session_scope(sqlite_city_engine, readonly=True) as s:
         e = s.execute(select(Event)).scalar_one()
         assert e.lon == pytest.approx(110.40, abs=1e-6) and e.lat == pytest.approx(21.55, abs=1e-6)
@@ -136,15 +135,15 @@ def test_excel_file(sqlite_city_engine):
     ws.append(["X-2", "2026-11-20 10:00", "街面秩序", "没有这个", 110.1, 21.9, None])
     buf = io.BytesIO()
     wb.save(buf)
-    with session_scope(sqlite_city_engine) as s:
-        report = import_events(s, buf.getvalue(), "12345", now=NOW)
-    assert not report.ok and [e.line for e in report.errors] == [3]
+    with pytest.raises(TabularError) as err, session_scope(sqlite_city_engine) as s:
+        import_events(s, buf.getvalue(), "12345", now=NOW)
+    assert [e.line for e in err.value.errors] == [3] and err.value.source == "Excel，工作表「Sheet」"
     ws.delete_rows(3)
     buf = io.BytesIO()
     wb.save(buf)
     with session_scope(sqlite_city_engine) as s:
         report = import_events(s, buf.getvalue(), "12345", now=NOW)
-    assert report.ok and report.file_format == "Excel"
+    assert report.imported == 1 and report.file.startswith("Excel")
     with session_scope(sqlite_city_engine, readonly=True) as s:
         e = s.execute(select(Event)).scalar_one()
         assert (e.source_id, e.reporter_phone) == ("20261120001", "13812341234")
@@ -154,15 +153,15 @@ def test_excel_file(sqlite_city_engine):
 def test_whole_file_problems(sqlite_city_engine):
     prepare(sqlite_city_engine)
     with session_scope(sqlite_city_engine) as s:
-        with pytest.raises(ImportFileError, match="缺少必需的列：经度、纬度"):
+        with pytest.raises(TabularError, match="缺少必需的列：经度、纬度"):
             import_events(s, "工单编号,受理时间,大类,小类\nA,2026-11-20,市容环境,暴露垃圾\n".encode(), "12345", now=NOW)
-        with pytest.raises(ImportFileError, match="旧版 .xls"):
+        with pytest.raises(TabularError, match="旧版 .xls"):
             import_events(s, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "12345", now=NOW)
-        with pytest.raises(ImportFileError, match="文件为空"):
+        with pytest.raises(TabularError, match="文件是空的"):
             import_events(s, b"", "12345", now=NOW)
-        with pytest.raises(ImportFileError, match="未知的案件来源"):
+        with pytest.raises(TabularError, match="未知的案件来源"):
             import_events(s, _csv(GOOD), "微博", now=NOW)
-        with pytest.raises(ImportFileError, match="未知的坐标系"):
+        with pytest.raises(TabularError, match="未知的坐标系"):
             import_events(s, _csv(GOOD), "12345", "mercator", now=NOW)
         with pytest.raises(PermissionDenied):
             import_events(s, _csv(GOOD), "12345", actor=Viewer("g", "grid_officer", "440902001001001"), now=NOW)
@@ -172,9 +171,9 @@ def test_multiline_field_reports_the_record_start(sqlite_city_engine):
     prepare(sqlite_city_engine)
     rows = [GOOD[0], 'GD-200,2026-11-20 09:30,街面秩序,占道经营,"第一行\n第二行",,110.1,21.9,,,',
             "GD-201,2026-11-20 09:30,街面秩序,错,描述,,110.1,21.9,,,"]
-    with session_scope(sqlite_city_engine) as s:
-        report = import_events(s, _csv(rows), "12345", now=NOW)
-    assert [e.line for e in report.errors] == [5]
+    with pytest.raises(TabularError) as err, session_scope(sqlite_city_engine) as s:
+        import_events(s, _csv(rows), "12345", now=NOW)
+    assert [e.line for e in err.value.errors] == [5]
 
 
 @pytest.fixture
@@ -193,7 +192,7 @@ def test_cli_import_events(cli_db, tmp_path, capsys):
     bad.write_bytes(_csv([GOOD[0], "GD-9,2026-11-20 09:30,街面秩序,错,描述,,110.1,21.9,,,"], "gbk"))
     assert manage.main(["import-events", str(bad), "--source", "12345", "--crs", "wgs84"]) == 1
     out = capsys.readouterr().out
-    assert "第 3 行" in out and "未导入任何数据" in out
+    assert "第 3 行" in out and "未写入任何数据" in out and "CSV，编码 GBK" in out
     good = tmp_path / "good.csv"
     good.write_bytes(_csv(GOOD))
     assert manage.main(["import-events", str(good), "--source", "12345", "--dry-run"]) == 0

@@ -66,6 +66,8 @@ PATHS["handled"] = PATHS["handling"] + [("feedback", "dept", {"comment": "已清
 PATHS["verified"] = PATHS["handled"] + [("verify_pass", "grid", {})]
 PATHS["verify_failed"] = PATHS["handled"] + [("verify_fail", "grid", {"comment": "仍有垃圾"})]
 PATHS["closed"] = PATHS["verified"] + [("close", "duty", {})]
+# 重复: merged into another open case, made on the way (duplicate_of "new": a fresh report at the same spot).
+PATHS["duplicate"] = [("merge", "duty", {"duplicate_of": "new"})]
 
 ACTORS = {"duty": DUTY, "dept": dept(), "leader": LEADER, "grid": GRID_OFFICER}
 
@@ -77,6 +79,8 @@ def drive(session, event_id: int, status: str, start: datetime = T0, step: timed
         t += step
         kw = dict(kw)
         comment = kw.pop("comment", "")
+        if kw.get("duplicate_of") == "new":
+            kw["duplicate_of"] = new_case(session, reported_at=t).id
         workflow.transition(session, event_id, action, ACTORS[who], comment, now=t, **kw)
     return t
 

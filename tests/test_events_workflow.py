@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from auth.roles import can
 from events import deadlines, rollup, workflow
+from events.views import EventViews
 from events.workflow import ACTIONS, STATUS_NAMES, TABLE, ConcurrentChange, IllegalTransition, WorkflowError
 from store.db import session_scope
 from store.models import AuditEntry, Event, EventTransition
@@ -37,6 +38,8 @@ def test_every_state_action_role(sqlite_city_engine, status):
         event = new_case(s)
         t = drive(s, event.id, status)
         assert s.get(Event, event.id).status == status
+        original = new_case(s, reported_at=t)  # an open case to merge a report into (重复)
+        kwargs = {**KWARGS, "merge": {"duplicate_of": original.id}}
         for role, viewer in ROLES.items():
             expected_allowed = set()
             for action in ACTIONS:
@@ -58,7 +61,7 @@ def test_every_state_action_role(sqlite_city_engine, status):
                 nested = s.begin_nested()
                 try:
                     result = workflow.transition(s, event.id, action, viewer, "测试意见", now=t + timedelta(minutes=5),
-                                                 **KWARGS.get(action, {}))
+                                                 **kwargs.get(action, {}))
                     got = result.status
                 except (WorkflowError, PermissionDenied) as exc:
                     got = type(exc)
@@ -277,8 +280,6 @@ def test_case_in_other_district_routes_to_its_street(sqlite_city_engine):
 
 
 def test_notes_keep_state_and_version(sqlite_city_engine):
-    from events import queries as Q
-
     prepare(sqlite_city_engine)
     with session_scope(sqlite_city_engine) as s:
         event = new_case(s)
@@ -293,5 +294,25 @@ def test_notes_keep_state_and_version(sqlite_city_engine):
         # a late submit still names the last real step, not the note
         with pytest.raises(ConcurrentChange, match="派遣"):
             workflow.transition(s, event.id, "accept", dept(), expected_version=2)
-        timeline = Q.case_detail(s, DUTY, event.id)["timeline"]
+        timeline = EventViews(s, DUTY).case_detail(event.id)["timeline"]
         assert timeline[-1]["action"] == "备注" and "35 cm" in timeline[-1]["comment"]
+
+
+def test_status_stages_partition_the_states():
+    from events import statuses
+
+    stages = [s for g in statuses.STAGES for s in g.statuses]
+    assert sorted(stages) == sorted(STATUS_NAMES) and len(stages) == len(set(stages))
+    assert sorted(s for g in statuses.OPEN_STAGES for s in g.statuses) == sorted(workflow.OPEN_STATUSES)
+    assert set(statuses.QUEUE.statuses) | set(statuses.AWAITING_APPROVAL.statuses) <= set(workflow.OPEN_STATUSES)
+    assert statuses.map_state("closed", None) == "closed" and statuses.map_state("handling", "ok") == "open"
+
+
+def test_screen_rules_come_from_the_table():
+    assert workflow.statuses_allowing("register") == ("reported",)
+    assert workflow.statuses_allowing("dispatch") == ("registered",)
+    assert workflow.statuses_allowing("verify_pass") == ("handled",)
+    assert set(workflow.statuses_allowing("rework")) == {"handled", "verified", "verify_failed"}
+    assert workflow.role_may("duty_officer", "dispatch") and not workflow.role_may("leader", "dispatch")
+    assert workflow.role_may("leader", "approve_hang")
+    assert workflow.satisfaction_required("12345") and not workflow.satisfaction_required("巡查")

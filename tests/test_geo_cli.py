@@ -29,7 +29,7 @@ def test_import_ok_then_locate(db_engine, capsys):
     assert out.startswith("导入成功") and "网格 新增 2" in out
     assert run(db_engine, "locate", "110.2", "21.9") == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["市：440900 茂名市", "区县：440902 茂南区", "街道/乡镇：440902001 示例街道",
+    assert out == ["市：440900 茂名市", "区县：440902 茂南区", "街道/镇：440902001 示例街道",
                    "社区/村：440902001001 示例社区", "网格：440902001001001 示例社区第1网格"]
 
 
@@ -45,26 +45,28 @@ def test_import_errors_exit_1_with_numbered_lines(city_engine, tmp_path, capsys)
     assert run(city_engine, "import-boundaries", str(bad), "--crs", "wgs84") == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("导入失败") and "未写入任何数据" in lines[0]
-    assert lines[1].startswith("第2个要素：几何无效：边界自相交")
+    assert lines[1].startswith("第2个要素：边界自相交（位于 110.150000, 21.650000）：自动修复会使面积")
+    assert "无法如实修复" in lines[1]
     assert lines[2] == "第3个要素：缺少区划代码（code 或 adcode）"
 
 
 def test_import_unknown_crs_and_gbk(city_engine, tmp_path, capsys):
-    assert run(city_engine, "import-boundaries", str(DATA / "own_format_sample.geojson"), "--crs", "beijing54") == 1
+    assert run(city_engine, "import-boundaries", str(DATA / "own_format_sample.geojson"), "--crs", "huoxing") == 1
     assert "未知的坐标系" in capsys.readouterr().out
     gbk = tmp_path / "gbk.geojson"
     gbk.write_bytes((DATA / "own_format_sample.geojson").read_text(encoding="utf-8").encode("gbk"))
-    assert run(city_engine, "import-boundaries", str(gbk), "--crs", "wgs84") == 1
-    assert "GBK" in capsys.readouterr().out
+    assert run(city_engine, "import-boundaries", str(gbk), "--crs", "wgs84", "--check") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("检查通过（未写入任何数据）") and "读取：文件不是 UTF-8 编码，已按 GBK/GB18030 读取" in out
     assert run(city_engine, "import-boundaries", str(gbk), "--crs", "wgs84", "--encoding", "gbk") == 0
     assert run(city_engine, "import-boundaries", str(tmp_path / "missing.geojson"), "--crs", "wgs84") == 1
-    assert "无法读取文件" in capsys.readouterr().out
+    assert "找不到文件" in capsys.readouterr().out
 
 
 def test_locate_outside_and_other_crs(city_engine, capsys):
     clear_locator_cache()
     assert run(city_engine, "locate", "113.3", "23.1") == 1
-    assert capsys.readouterr().out.strip() == "该点不在本市范围内"
+    assert capsys.readouterr().out.strip() == "该点不在本系统的任何城市范围内"
     lon, lat = crs.from_wgs84(111.9, 21.1, "bd09")
     assert run(city_engine, "locate", str(lon), str(lat), "--crs", "bd09") == 0
     out = capsys.readouterr().out

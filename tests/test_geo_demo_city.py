@@ -12,7 +12,7 @@ import pytest
 import shapely
 from sqlalchemy import select
 
-from demo.scale import get_scale
+from store.demo_scale import get_scale
 from geo.boundaries import export_geojson, import_boundaries
 from geo.demo_city import generate
 from geo.geometry import from_text

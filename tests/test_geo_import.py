@@ -103,13 +103,20 @@ def test_utf8_bom_accepted(sqlite_engine):
     assert report.ok, report.lines()
 
 
-def test_gbk_accepted_only_when_named(sqlite_engine):
+def test_gbk_detected_and_said(sqlite_engine):
     data = (DATA / "own_format_sample.geojson").read_text(encoding="utf-8").encode("gbk")
-    assert_rejected(sqlite_engine, data, [(None, "GBK")])
-    report = run(sqlite_engine, data, encoding="gbk")
-    assert report.ok and "按 gbk 编码读取" in report.summary()
+    report = run(sqlite_engine, data)
+    assert report.ok and report.encoding == "gb18030" and "按 gb18030 编码读取" in report.summary()
+    assert any("GBK/GB18030" in n for n in report.notes)
     with session_scope(sqlite_engine, readonly=True) as s:
         assert s.get(Region, "440902001001").name == "示例社区"
+
+
+def test_named_encoding_is_used(sqlite_engine):
+    data = (DATA / "own_format_sample.geojson").read_text(encoding="utf-8").encode("gbk")
+    report = run(sqlite_engine, data, encoding="gbk")
+    assert report.ok and "按 gbk 编码读取" in report.summary()
+    assert_rejected(sqlite_engine, "广东".encode("utf-16"), [(None, "UTF-16")])
 
 
 def test_upsert_updates_and_keeps_counts(db_engine):
@@ -180,27 +187,37 @@ def test_empty_feature_collection(city_engine):
     assert_rejected(city_engine, fc(), [(None, "没有任何要素")])
 
 
-def test_gbk_file(city_engine):
-    data = fc(feat({"code": "440902001001009", "name": "新建网格"}, INSIDE)).encode("gbk")
-    report = assert_rejected(city_engine, data, [(None, "不是 UTF-8 编码")])
-    assert "GBK" in report.lines()[0] and "--encoding gbk" in report.lines()[0]
+def test_bytes_neither_utf8_nor_gbk(city_engine):
+    data = fc(feat({"code": "440902001001009", "name": "新建网格"}, INSIDE)).encode("utf-8").replace(
+        "新建".encode("utf-8"), b"\xff\xfe\xff")
+    assert_rejected(city_engine, data, [(None, "既不是 UTF-8 也不是 GBK/GB18030")])
 
 
 def test_unknown_crs(city_engine):
     assert_rejected(city_engine, fc(feat({"code": "440902001001009", "name": "x"}, INSIDE)),
-                    [(None, "未知的坐标系")], system="epsg:3857")
+                    [(None, "未知的坐标系")], system="huoxing-2000")
 
 
-def test_declared_projected_crs(city_engine):
+def test_geojson_without_crs_needs_one(city_engine):
+    assert_rejected(city_engine, fc(feat({"code": "440902001001009", "name": "x"}, INSIDE)),
+                    [(None, "GeoJSON 文件没有声明坐标系，请用 --crs 指定")], system=None)
+
+
+def test_declared_projected_crs_is_used(city_engine):
+    # The file says Web Mercator: its numbers (lon/lat-sized) are then metres near (0, 0), far from China.
     doc = fc(feat({"code": "440902001001009", "name": "x"}, INSIDE),
              crs={"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}})
-    assert_rejected(city_engine, doc, [(None, "不是经纬度坐标")])
+    assert_rejected(city_engine, doc, [(1, "位于中国境外")], system=None)
+    # Declared projected, and a different system named: refused, the file's own system wins.
+    assert_rejected(city_engine, doc, [(None, "与指定的 GCJ-02 不一致")], system="gcj02")
 
 
-def test_self_intersection(city_engine):
+def test_self_intersection_that_cannot_be_repaired(city_engine):
     report = assert_rejected(city_engine, fc(feat({"code": "440902001001009", "name": "自交网格"}, BOWTIE)),
                              [(1, "自相交")])
-    assert report.lines() == ["第1个要素：几何无效：边界自相交（位于 110.150000, 21.650000）"]
+    line = report.lines()[0]
+    assert line.startswith("第1个要素：边界自相交（位于 110.150000, 21.650000）：自动修复会使面积由约 0.0 m² 变为")
+    assert "超过 0.1% 的上限，无法如实修复" in line
 
 
 def test_duplicate_code(city_engine):
@@ -250,16 +267,20 @@ def test_missing_code_and_name_and_bad_values(city_engine):
                                     feat({"code": "440902001001009"}, INSIDE),
                                     feat({"code": "44090200100", "name": "短码"}, INSIDE),
                                     feat({"code": "440902001001009", "name": "x", "level": "street"}, INSIDE),
-                                    feat({"code": "440902001001010", "name": "x", "population": -5}, INSIDE),
-                                    feat({"code": "440000", "name": "广东省"}, INSIDE)),
+                                    feat({"code": "440902001001010", "name": "x", "population": -5}, INSIDE)),
                     [(1, "缺少区划代码"), (2, "缺少名称"), (3, "格式不正确"), (4, "与代码 440902001001009 不符"),
-                     (5, "人口数"), (6, "省级代码")])
+                     (5, "人口数")])
 
 
 def test_projected_coordinates(city_engine):
+    # Every feature in metres: one message for the file. One feature among good ones: named.
     assert_rejected(city_engine, fc(feat({"code": "440902001001009", "name": "x"},
                                          box(12_300_000, 2_480_000, 12_310_000, 2_490_000))),
-                    [(1, "超出经纬度范围")])
+                    [(None, "全部 1 个要素的坐标都超出经纬度范围")])
+    assert_rejected(city_engine, fc(feat({"code": "440902001001008", "name": "ok"}, INSIDE),
+                                    feat({"code": "440902001001009", "name": "x"},
+                                         box(12_300_000, 2_480_000, 12_310_000, 2_490_000))),
+                    [(2, "坐标超出经纬度范围（如 1.231e+07, 2.48e+06）")])
 
 
 def test_one_bad_feature_blocks_the_good_ones(city_engine):

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import shapely
 
+from events.layers import case_heat_layer
 from geo import layers as L
 from situation.regions_map import SCREEN_UNITS, for_screen
 
@@ -31,7 +32,7 @@ def test_for_screen_drops_invisible_vertices_and_stays_within_the_tolerance():
 def test_deck_json_is_compact_and_says_the_same_as_pydeck():
     bins = pd.DataFrame({"lon": [111.123456789], "lat": [21.987654321], "count": [3], "open": [1], "overdue": [0],
                          "tip": ["第1网格"]})
-    deck = L.deck([L.event_heat_layer(bins)], L.view_for_bbox((110.5, 21.4, 111.5, 22.3)))
+    deck = L.deck([case_heat_layer(bins)], L.view_for_bbox((110.5, 21.4, 111.5, 22.3)))
     compact = L.deck_json(deck)
     assert "\n" not in compact and ": " not in compact
     assert json.loads(compact) == json.loads(deck.to_json())

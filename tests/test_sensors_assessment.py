@@ -10,7 +10,7 @@ import math
 import pandas as pd
 import pytest
 
-from indicators.standards import aqi as aqi_std
+from standards import aqi as aqi_std
 from sensors import assessment as A
 from sensors.alerts import Rule, decide, trailing_run
 

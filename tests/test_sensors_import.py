@@ -12,9 +12,9 @@ from geo.crs import to_wgs84
 from geo.locate import clear_locator_cache
 from sensors.readings_import import import_readings
 from sensors.registry import import_sensors
-from sensors.tabular import ImportFailed
 from store.db import session_scope
 from store.models.sensors import Sensor, SensorHourly, SensorReading
+from tabular import TabularError
 from tests.test_sensors_common import add_sensors, count
 
 HEADER = "id,kind,name,lon,lat,water_body,target_class,zone,warning_level,guarantee_level,device\n"
@@ -67,11 +67,11 @@ def test_import_sensors_reports_every_bad_row_and_writes_nothing(city_engine, tm
                  "AQ-1,air,重复,110.2,21.7,,,,,,\n"
                  "AQ-5,air,城外,115.0,23.0,,,,,,\n"
                  "HY-1,hydro,水位倒挂,110.4,21.4,,,,12,11,\n")
-    with pytest.raises(ImportFailed) as exc:
+    with pytest.raises(TabularError) as exc:
         _import(city_engine, bad)
-    lines = {e.line: e.message for e in exc.value.errors}
+    lines = {e.line: str(e) for e in exc.value.errors}
     assert set(lines) == {3, 4, 5, 6, 7, 8}
-    assert "类型应为" in lines[3] and "编号" in lines[4] and "功能区" in lines[5]
+    assert "「类型」：应为 air/water" in lines[3] and "「编号」：应为 1～40 位" in lines[4] and "功能区" in lines[5]
     assert "重复" in lines[6] and "不在本市范围内" in lines[7] and "保证水位不应低于警戒水位" in lines[8]
     assert "未写入任何数据" in str(exc.value)
     assert count(city_engine, Sensor) == 0
@@ -127,9 +127,9 @@ def test_import_readings_bad_rows_all_or_nothing(city_engine, tmp_path):
                  "A1,2027-11-25T10:00:00+08:00,PM2.5,36\n"
                  "A1,2026-11-25T13:00:00+08:00,Leq,50\n"
                  "A1,2026-11-25T14:00:00+08:00,PM2.5,abc\n")
-    with pytest.raises(ImportFailed) as exc:
+    with pytest.raises(TabularError) as exc:
         _readings(city_engine, bad)
-    lines = {e.line: e.message for e in exc.value.errors}
+    lines = {e.line: str(e) for e in exc.value.errors}
     assert set(lines) == {3, 4, 5, 6, 7, 8, 9}
     assert "未登记" in lines[3] and "超出有效范围" in lines[4] and "时区" in lines[5] and "--assume-tz" in lines[5]
     assert "重复" in lines[6] and "晚于当前时间" in lines[7] and "不报送" in lines[8] and "有效数字" in lines[9]

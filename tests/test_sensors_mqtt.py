@@ -222,7 +222,7 @@ def test_configured_broker_roundtrip(sqlite_city_engine):
 def test_pollution_episode_over_mqtt_colours_map_opens_and_closes_case(city_engine, broker):
     """Done-means of the issue: an episode published to the broker turns the station orange then red,
     opens a case (source 传感器) and closes the alert, with a note on the case, when it ends."""
-    from sensors.queries import station_map
+    from sensors.views import SensorViews
     from store.models import Event, EventTransition
     from store.models.sensors import Alert
     from store.scope import Viewer
@@ -248,7 +248,7 @@ def test_pollution_episode_over_mqtt_colours_map_opens_and_closes_case(city_engi
 
     def colour() -> str:
         with session_scope(city_engine, readonly=True) as s:
-            m = station_map(s, viewer, CITY, datetime.now(timezone.utc))
+            m = SensorViews(s, viewer).station_map(CITY, datetime.now(timezone.utc))
         return m.set_index("id").loc["A1", "color"]
 
     def alerts() -> list:

@@ -10,9 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from demo.scale import get_scale
-from sensors import queries as Q
+import indicators
+from sensors.assessment import TZ
+from sensors.layers import station_layer
+from sensors.views import SensorViews
 from store.db import get_engine, session_scope
+from store.demo_scale import get_scale
 from store.models import Base, Event
 from store.models.sensors import Alert, Sensor, SensorAreaDaily, SensorDaily, SensorHourly, SensorReading
 from store.period import Period
@@ -77,13 +80,14 @@ def test_station_map_colours_offline_and_scope(env_db):
     engine = get_engine(url)
     now = datetime.now(timezone.utc)
     with session_scope(engine, readonly=True) as s:
-        city = Q.station_map(s, CITY_VIEWER, "440900", now)
+        city = SensorViews(s, CITY_VIEWER).station_map("440900", now)
         district = city["district_code"].dropna().iloc[0]
         dv = Viewer("lead", "leader", district)
-        mine = Q.station_map(s, dv, district, now)
+        mine = SensorViews(s, dv).station_map(district, now)
+        assert SensorViews(s, dv).station_map(now=now)["id"].tolist() == mine["id"].tolist()  # default: the zone
         with pytest.raises(PermissionDenied):
-            Q.station_map(s, dv, "440900", now)
-        alerts = Q.open_alerts(s, CITY_VIEWER, "440900")
+            SensorViews(s, dv).station_map("440900", now)
+        alerts = SensorViews(s, CITY_VIEWER).open_alerts("440900")
     assert len(city) == get_scale("demo").sensors_air + 10 + 10 + 8 + 20
     assert set(mine["district_code"]) == {district} and len(mine) < len(city)
     assert (city.loc[city["offline"], "color"] == "#8C8C8C").all() and city["offline"].any()
@@ -96,20 +100,46 @@ def test_station_map_colours_offline_and_scope(env_db):
     assert "传感器" in statuses
 
 
+def test_system_reads_need_the_import_capability_and_the_layer_draws_offline_grey(env_db):
+    url, _ = env_db
+    engine = get_engine(url)
+    now = datetime.now(timezone.utc)
+    with session_scope(engine, readonly=True) as s:
+        counts = SensorViews(s, CITY_VIEWER).sensor_counts_system(now)
+        scoped = SensorViews(s, CITY_VIEWER).sensor_counts("440900", now)
+        SensorViews(s, CITY_VIEWER).ingest_status_rows()
+        with pytest.raises(PermissionDenied):
+            SensorViews(s, Viewer("lead", "leader", "440900")).ingest_status_rows()
+        stations = SensorViews(s, CITY_VIEWER).station_map("440900", now)
+    assert counts == scoped  # the demo's stations all lie in the one city
+    assert counts["air"]["total"] == get_scale("demo").sensors_air
+    layer = station_layer(stations, "env-stations")
+    offline = [r["rgba"] for r in layer.data if r["offline"]]
+    assert layer.id == "env-stations" and offline and all(c == [128, 128, 128, 200] for c in offline)
+
+
 def test_summaries_and_station_detail(env_db):
     url, _ = env_db
     engine = get_engine(url)
     now = datetime.now(timezone.utc)
-    today = now.astimezone(Q.A.TZ).date()
+    today = now.astimezone(TZ).date()
+    month = Period.current_month(today)
     with session_scope(engine, readonly=True) as s:
-        summary = Q.air_summary(s, CITY_VIEWER, "440900", Period.current_month(today), today)
-        ranking = Q.district_ranking(s, CITY_VIEWER, "440900", Period.current_month(today), today)
-        water = Q.water_stations(s, CITY_VIEWER, "440900", Period.current_month(today), today)
-        noise = Q.noise_compliance(s, CITY_VIEWER, "440900", Period.current_month(today), today)
+        v = SensorViews(s, CITY_VIEWER)
+        summary = v.air_summary("440900", month, today)
+        ranking = v.district_ranking("440900", month, today)
+        water = v.water_stations("440900", month, today)
+        noise = v.noise_compliance("440900", month, today)
         air_id = s.execute(select(Sensor.id).where(Sensor.kind == "air").order_by(Sensor.id)).scalars().first()
-        detail = Q.station_detail(s, CITY_VIEWER, air_id, now - timedelta(days=3), now)
+        detail = v.station_detail(air_id, now - timedelta(days=3), now)
+        good_days = indicators.compute("env_good_days", summary["area_code"], month, CITY_VIEWER, session=s,
+                                       now=now, edition="auto")
+    assert summary["pm25_target"] == 30  # GB 3095-2026 table 1, transition stage, 二级 annual
+    assert summary["area_code"] == "440900"
     if summary["valid"]:
-        assert 0 <= summary["ratio"] <= 1 and summary["pm25_target"] == 30  # GB 3095-2026 table 1, transition stage, 二级 annual
+        # the page's day counts and the library's 优良天数比例 apply the one rule (standards.aqi.is_good_day)
+        assert 0 <= summary["good"] <= summary["valid"]
+        assert good_days.value == pytest.approx(summary["good"] * 100 / summary["valid"])
     assert ranking["aqi_mean"].is_monotonic_increasing and len(ranking) >= 1
     assert set(water["meets"].dropna()) <= {True, False} and water["class"].notna().any()
     assert noise["night_rate"].between(0, 1).all()
@@ -132,3 +162,20 @@ def test_page_renders_with_edition_and_same_basis_toggle(env_db, use_database):
     at.toggle(key="env_same_basis").set_value(True).run()
     assert not at.exception, at.exception
     assert any("同口径（HJ 633-2026）" in c.value for c in at.caption)
+
+
+def test_page_for_a_district_leader_hides_the_collectors(env_db, use_database):
+    """A leader of one district: the area figures are the district's, and the collectors' status (a
+    system-wide read) is refused with a message instead of shown."""
+    url, _ = env_db
+    use_database(url)
+    engine = get_engine(url)
+    with session_scope(engine, readonly=True) as s:
+        district = s.execute(select(Sensor.district_code).where(Sensor.kind == "air").order_by(Sensor.id)).scalar()
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.session_state["viewer"] = Viewer("lead", "leader", district, display_name="区领导")
+    at.run()
+    assert not at.exception, at.exception
+    assert "优良天数比例" in [m.label for m in at.metric]
+    assert any("需要数据导入权限" in c.value for c in at.caption)
+

@@ -35,10 +35,14 @@ import dataclasses
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import numpy as np
+import pandas as pd
 import pytest
+from sqlalchemy import column
 
-from indicators.standards.aqi import (
-    AQIResult, NotAssessed, daily_aqi, edition_for, hourly_aqi, iaqi, level_of,
+from standards.aqi import (
+    GOOD_DAY_MAX_AQI, AQIResult, NotAssessed, daily_aqi, edition_for, edition_name, hourly_aqi, iaqi, is_good_day,
+    level_of,
 )
 
 NOT_ASSESSED = "not assessed"  # HJ 633-2012 table 1 notes 2/3: value not assessed on this column
@@ -528,6 +532,20 @@ def test_level_of(aqi, expected):
     assert level_of(aqi, "2012") == expected
 
 
+@pytest.mark.parametrize("edition", ["2012", "2026"])
+def test_good_day_bound_is_the_end_of_level_2(edition):
+    assert level_of(GOOD_DAY_MAX_AQI, edition)[:2] == (2, "良")
+    assert level_of(GOOD_DAY_MAX_AQI + 1, edition)[0] == 3
+
+
+def test_is_good_day_on_numbers_series_and_sql():
+    assert is_good_day(0) and is_good_day(100) and not is_good_day(101)
+    assert not is_good_day(None) and not is_good_day(float("nan"))
+    flags = is_good_day(pd.Series([50, 100, 101, np.nan]))
+    assert flags.tolist() == [True, True, False, False]
+    assert str(is_good_day(column("value"))) == "value <= :value_1"
+
+
 # --- edition by date ------------------------------------------------------------------------
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -549,6 +567,10 @@ def test_edition_for_date(when, expected):
     assert edition_for(when) == expected
     assert edition_for(when, "auto") == expected
     assert edition_for(when, None) == expected
+
+
+def test_edition_name():
+    assert [edition_name(e) for e in ("2012", "2026", None, "x")] == ["HJ 633-2012", "HJ 633-2026", "—", "x"]
 
 
 def test_edition_override():

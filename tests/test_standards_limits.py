@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from indicators.standards.air_limits import complies, limit, stage_of
+from standards.air_limits import complies, limit, stage_of
 
 # (item, averaging, zone class 1, zone class 2) per stage.
 GB3095_2012 = [

@@ -5,7 +5,7 @@ from datetime import datetime, time, timezone
 
 import pytest
 
-from indicators.standards.noise import assess, limit, period_of
+from standards.noise import assess, limit, period_of
 
 
 @pytest.mark.parametrize("zone,day,night", [

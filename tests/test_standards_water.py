@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from indicators.standards.water import WaterResult, class_rank, classify, meets_target
+from standards.water import WaterResult, class_rank, classify, meets_target
 
 # (item, value, class in a river, class in a lake); at each limit and just past it.
 ITEM_CASES = [

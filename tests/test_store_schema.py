@@ -5,7 +5,8 @@ from sqlalchemy import func, select
 
 from store.db import session_scope
 from store.models import Event, Region
-from store.scope import PermissionDenied, Viewer, apply_scope, ensure_visible, is_within, level_of
+from store.scope import PermissionDenied, Viewer, apply_scope, ensure_visible
+from store.region_codes import is_within, level_of
 from tests.support.tiny_city import codes_for_point
 
 

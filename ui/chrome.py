@@ -7,14 +7,16 @@ from datetime import date, datetime
 import streamlit as st
 
 from auth.roles import ROLE_NAMES
-from demo.seed import is_demo
-from geo import hierarchy
+from store.meta import is_demo
+from geo.views import RegionViews, coverage_note
 from store.db import session_scope
-from store.models import LEVEL_NAMES_ZH
 from store.period import Period, local_tz
+from store.region_codes import LEVEL_NAMES_ZH
 from store.scope import PermissionDenied, Viewer
-from ui.context import current_period, current_region, set_period, set_region
+from ui import audit_trail, inbox, plain
+from ui.context import current_period, current_region, keep_view_params, set_period, set_region
 from ui.data import app_engine
+from ui.login import logout
 
 DEMO_BADGE = ":orange-badge[:material/science: 演示数据 · 系统生成，非真实数据]"
 
@@ -26,11 +28,18 @@ def demo_loaded() -> bool:
 
 
 @st.cache_data(ttl=600, show_spinner=False)
+def boundary_note(code: str, viewer: Viewer) -> str | None:
+    """Where only district boundaries exist (or the deeper levels are generated), what to say."""
+    with RegionViews.open(app_engine(), viewer) as regions:
+        return coverage_note(regions.boundary_coverage(code))
+
+
+@st.cache_data(ttl=600, show_spinner=False)
 def scope_path(code: str, viewer: Viewer) -> tuple[list[dict], list[dict]]:
     """(breadcrumb, children) of region `code` as the viewer may see them."""
-    with session_scope(app_engine(), readonly=True) as s:
-        crumbs = hierarchy.breadcrumb(s, code, viewer)
-        kids = [{"code": r.code, "name": r.name, "level": r.level} for r in hierarchy.children(s, code, viewer)]
+    with RegionViews.open(app_engine(), viewer) as regions:
+        crumbs = regions.breadcrumb(code)
+        kids = [{"code": r.code, "name": r.name, "level": r.level} for r in regions.children(code)]
     return crumbs, kids
 
 
@@ -40,7 +49,9 @@ def resolve_scope(viewer: Viewer) -> tuple[str, list[dict], list[dict]]:
     try:
         crumbs, kids = scope_path(code, viewer)
     except (PermissionDenied, LookupError) as exc:
-        st.error(f"{exc}。已返回您的管辖范围。")
+        plain.error(f"{exc}。已返回您的管辖范围。")  # the message may quote the URL
+        if isinstance(exc, PermissionDenied):
+            audit_trail.note_refusal(viewer, str(exc), what=f"区域 {code}", object_type="region", object_id=code)
         code = viewer.zone_code
         set_region(code)
         crumbs, kids = scope_path(code, viewer)
@@ -60,13 +71,15 @@ def sidebar(viewer: Viewer) -> None:
     with st.sidebar:
         if demo_loaded():
             st.markdown(DEMO_BADGE)
-        st.caption(f"{viewer.display_name or viewer.username} · {ROLE_NAMES.get(viewer.role, viewer.role)}")
+        st.caption(f"{plain.md(viewer.display_name or viewer.username)} · {ROLE_NAMES.get(viewer.role, viewer.role)}")
+        inbox.unread_badge(viewer)  # 消息中心: unread count, a link to the page
+        keep_view_params(viewer)  # before the scope is read: a page switch may have dropped it
         code, crumbs, kids = resolve_scope(viewer)
         st.markdown("**范围**")
         crumb_cols = st.columns(len(crumbs)) if len(crumbs) <= 3 else None
         for i, c in enumerate(crumbs):
             target = crumb_cols[i] if crumb_cols else st
-            if target.button(c["name"], key=f"crumb-{c['code']}", disabled=c["code"] == code,
+            if target.button(plain.md(c["name"]), key=f"crumb-{c['code']}", disabled=c["code"] == code,
                              width="stretch"):
                 set_region(c["code"])
                 st.rerun()
@@ -78,6 +91,9 @@ def sidebar(viewer: Viewer) -> None:
             if choice:
                 set_region(choice)
                 st.rerun()
+        note = boundary_note(code, viewer)
+        if note:
+            st.caption(note)
         st.markdown("**时间**")
         period = current_period()
         today = datetime.now(local_tz()).date()
@@ -96,6 +112,5 @@ def sidebar(viewer: Viewer) -> None:
         elif picked != period.key:
             set_period(Period.parse(picked))
             st.rerun()
-        logout = getattr(__import__("ui.login", fromlist=["logout"]), "logout", None)
-        if logout and st.button("退出登录", icon=":material/logout:", width="stretch"):
+        if st.button("退出登录", icon=":material/logout:", width="stretch"):
             logout()

@@ -17,7 +17,7 @@ import time
 
 # What the pages import (their own modules import the rest: pandas, plotly, pydeck, SQLAlchemy, ...).
 PAGE_MODULES = ("ui.overview_parts", "ui.wall_parts", "ui.case_panel", "situation.briefing", "situation.workbook",
-                "indicators", "events.queries", "sensors.queries", "emergency.queries")
+                "indicators", "events.views", "sensors.views", "emergency.views")
 
 _lock = threading.Lock()
 _settled_ms: float | None = None

@@ -14,28 +14,43 @@ from urllib.parse import urlencode, urlsplit
 import streamlit as st
 
 import settings
-from auth import cookies, oidc, service, sessions
+from auth import cookies, csrf, oidc, roles, service, sessions
+from auth.demo import DEMO_PASSWORD, demo_users
 from auth.roles import ROLE_NAMES
 from auth.service import LOGIN_MESSAGES, LoginFailed, login_message
 from auth.web import AUTH_PARAMS, ERROR_PARAM, LOGIN_PATH, NOTICE_PARAM, WAIT_PARAM
 from store.db import session_scope
+from store.meta import is_demo
 from store.scope import Viewer
+from ui import sign_in_steps
 from ui.data import app_engine
-from ui.session import current_viewer
+from ui.session import client_address, current_viewer
 
 _REASON_KEY = "auth_reason"
 _OIDC_AUDITED_KEY = "auth_oidc_audited"
 _LOGGED_OUT_KEY = "auth_logged_out"
 
 
-def _cookie_value() -> str | None:
-    """The raw session cookie of this browser tab (None when absent)."""
+def _cookie_value(name: str | None = None) -> str | None:
+    """A cookie of this browser tab (default: the session cookie; None when absent)."""
     try:
-        value = st.context.cookies.get(cookies.cookie_name())
+        value = st.context.cookies.get(name or cookies.cookie_name())
     except Exception:  # noqa: BLE001 - no browser context (bare script run)
         return None
     # Only a real request header yields a string (AppTest's stand-in client does not).
     return value if isinstance(value, str) and value else None
+
+
+def current_token() -> str | None:
+    """The session token in this tab's cookie (signature checked; None when absent or tampered)."""
+    raw = _cookie_value()
+    return cookies.unsign_token(raw) if raw else None
+
+
+def form_csrf(purpose: str) -> str:
+    """The CSRF token for a form posting to an auth route, bound to this browser's csrf cookie
+    (auth/csrf.py; "" without the cookie — the route then asks for a refresh)."""
+    return csrf.form_token(purpose, _cookie_value(csrf.COOKIE_NAME))
 
 
 def _forget(reason: str) -> None:
@@ -62,7 +77,7 @@ def _oidc_viewer() -> Viewer | None:
         viewer = oidc.map_claims(claims)
         engine = app_engine()
         if not st.session_state.get(_OIDC_AUDITED_KEY):
-            oidc.sign_in(engine, viewer, client=st.context.ip_address)
+            oidc.sign_in(engine, viewer, client=client_address())
             st.session_state[_OIDC_AUDITED_KEY] = True
         else:
             with session_scope(engine, readonly=True) as s:
@@ -76,7 +91,7 @@ def _oidc_viewer() -> Viewer | None:
     return viewer
 
 
-def resolve_viewer() -> Viewer | None:
+def resolve_viewer(*, touch: bool = True) -> Viewer | None:
     """The signed-in Viewer for this rerun (also kept in st.session_state["viewer"]), or None.
 
     1. A session cookie is present: its signature, the server-side session (idle / absolute expiry,
@@ -91,7 +106,7 @@ def resolve_viewer() -> Viewer | None:
             _forget("expired")
             return None
         try:
-            viewer = sessions.resolve_token(app_engine(), token)
+            viewer = sessions.resolve_token(app_engine(), token, touch=touch)
         except sessions.SessionInvalid as exc:
             _forget(exc.reason)
             return None
@@ -122,8 +137,8 @@ def _message() -> tuple[str, str] | None:
     code = st.query_params.get(ERROR_PARAM)
     if code:
         wait = st.query_params.get(WAIT_PARAM)
-        wait_minutes = int(wait) if wait and wait.isdigit() and len(wait) < 5 else None
-        return "error", login_message(code if code in LOGIN_MESSAGES else "invalid", wait_minutes)
+        wait_seconds = int(wait) if wait and wait.isascii() and wait.isdigit() and len(wait) < 6 else None
+        return "error", login_message(code if code in LOGIN_MESSAGES else "invalid", wait_seconds)
     if st.query_params.get(NOTICE_PARAM) == "logged_out" or st.session_state.get(_LOGGED_OUT_KEY):
         return "success", "您已安全退出登录"
     reason = st.session_state.get(_REASON_KEY)
@@ -152,13 +167,15 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {dis
 """
 
 
-def login_form_html(next_target: str) -> str:
+def login_form_html(next_target: str, csrf_token: str = "") -> str:
     """The login form: a plain HTML form posting to /auth/login, because only an HTTP response can
     set the HttpOnly cookie (st.html renders it into the page; no JavaScript involved)."""
     nxt = html.escape(next_target, quote=True)
+    token = html.escape(csrf_token, quote=True)
     return f"""{_FORM_CSS}
 <form class="cityops-login" method="post" action="{LOGIN_PATH}" autocomplete="on">
   <input type="hidden" name="next" value="{nxt}">
+  <input type="hidden" name="{csrf.FIELD}" value="{token}">
   <label for="cityops-username">用户名</label>
   <input id="cityops-username" type="text" name="username" required maxlength="50" autocomplete="username"
          autocapitalize="none" spellcheck="false">
@@ -174,9 +191,6 @@ def login_form_html(next_target: str) -> str:
 def _demo_accounts() -> list[dict] | None:
     """The demo accounts, only on a database built by the demo seeder (never in production)."""
     try:
-        from auth.demo import DEMO_PASSWORD, demo_users
-        from demo.seed import is_demo
-
         with session_scope(app_engine(), readonly=True) as s:
             if not is_demo(s):
                 return None
@@ -193,10 +207,13 @@ def render() -> None:
         st.markdown(f"<h2 style='text-align:center;margin-top:8vh'>{html.escape(title)}</h2>",
                     unsafe_allow_html=True)
         st.caption("请登录后使用。本系统含政务数据与个人信息，所有操作均记录审计日志。")
+        # Password accepted, a step still owed (second factor, password change): that step, not the form.
+        if sign_in_steps.render_pending(current_token()):
+            return
         message = _message()
         if message:
             getattr(st, message[0])(message[1])
-        st.html(login_form_html(_next_target()))
+        st.html(login_form_html(_next_target(), form_csrf("login")))
         if _oidc_enabled():
             st.divider()
             try:
@@ -213,7 +230,7 @@ def render() -> None:
         demo = _demo_accounts()
         if demo:
             with st.expander("演示环境账号"):
-                st.caption(f"演示数据库：所有演示账号的密码均为 {demo[0]['password']}")
+                st.caption(f"演示数据库：所有演示账号的密码均为 {demo[0]['password']}。值班员和三类管理员首次登录时须用手机验证器 App 设置二次验证。")
                 st.dataframe(
                     [{"用户名": u["username"], "姓名": u["display_name"], "角色": ROLE_NAMES[u["role"]],
                       "管辖区划": u["zone_code"], "部门": u.get("department_code") or ""} for u in demo],
@@ -226,10 +243,8 @@ def signed_out_pages() -> list:
     every page's URL path, so a shared deep link (/dispatch?region=…) shows the login form instead of
     Streamlit's "page not found", and keeps its path for the redirect after signing in. No page
     script is registered, so nothing of a page runs before sign-in."""
-    from auth.roles import PAGES
-
     pages = [st.Page(render, title="登录", url_path="login", default=True)]
-    for path in dict.fromkeys(p.url_path for p in PAGES):
+    for path in dict.fromkeys(p.url_path for p in roles.PAGES):
         if path != "login":
             pages.append(st.Page(render, title="登录", url_path=path))
     return pages
@@ -237,12 +252,13 @@ def signed_out_pages() -> list:
 
 def logout() -> None:
     """Sign this tab out (called by the sidebar's 退出登录 button). The server-side session is
-    revoked and audited here, so the cookie left in the browser no longer opens anything; the
-    /auth/logout route does the same and also deletes the cookie. OIDC sessions end via st.logout."""
+    revoked and audited here — the cookie left in the browser no longer opens anything — and the
+    rerun shows the sign-in form. (The POST /auth/logout route does the same for a form post and also
+    deletes the cookie; a link or image can never sign anyone out.) OIDC sessions end via st.logout."""
     raw = _cookie_value()
     token = cookies.unsign_token(raw) if raw else None
     if token:
-        service.sign_out(app_engine(), token, st.context.ip_address)
+        service.sign_out(app_engine(), token, client_address())
     st.session_state.pop("viewer", None)
     st.session_state.pop(_OIDC_AUDITED_KEY, None)
     st.session_state[_LOGGED_OUT_KEY] = True

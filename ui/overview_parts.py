@@ -10,8 +10,12 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 import settings
+from auth import actions as auth_actions
 from auth.roles import pages_for
+from events.layers import case_heat_layer, case_point_layer
 from geo import layers as L
+from geo.views import RegionViews
+from indicators.status import status_rgba
 from situation import kpis
 from situation.briefing import Tile, briefing_html, svg_map
 from situation.events_map import event_map
@@ -20,14 +24,16 @@ from situation.urgent import urgent_items
 from store.db import session_scope
 from store.period import Period, local_tz
 from store.scope import Viewer
+from ui import charts, map_legend, plain
+from ui.kpi_tiles import show_grid as show_tile_grid
 from ui.chrome import demo_loaded
 from ui.context import set_region
 from ui.data import app_engine
+from ui.session import client_address
 
 TTL = int(settings.get_settings()["app"]["refresh_seconds"])
 LAYERS = {"regions": "区域指标", "events": "网格事件", "sensors": "监测站点", "resources": "应急资源",
           "incidents": "突发事件"}
-STATUS_ICON = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]", None: ":gray[○]"}
 
 
 def _now() -> datetime:
@@ -40,7 +46,7 @@ def indicator_picker(code: str) -> str:
     wanted = st.query_params.get("indicator")
     if wanted not in options:
         if wanted:
-            st.warning(f"指标 {wanted} 不存在或不适用于当前层级，已改用默认指标")
+            st.warning(f"指标 {plain.md(wanted)} 不存在或不适用于当前层级，已改用默认指标")  # from the URL
         preferred = settings.get_settings()["map"].get("default_indicator")
         wanted = preferred if preferred in options else next(iter(options))
     picked = st.selectbox("地图指标", options=list(options), index=list(options).index(wanted),
@@ -58,8 +64,8 @@ def layer_picker() -> list[str]:
 # -- cached data --------------------------------------------------------------------------------------
 @st.cache_data(ttl=3600, show_spinner=False)
 def _shapes(viewer: Viewer, code: str):  # noqa: ANN202
-    with session_scope(app_engine(), readonly=True) as s:
-        return scope_shapes(s, viewer, code)
+    with RegionViews.open(app_engine(), viewer) as regions:
+        return scope_shapes(regions, code)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -90,40 +96,54 @@ def _urgent(viewer: Viewer, code: str):  # noqa: ANN202
 
 
 # -- map ----------------------------------------------------------------------------------------------
-def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, layers: list[str]) -> tuple:
+def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, layers: list[str],
+                 label_px: int = 13) -> tuple:
+    """(deck layers, bbox, legend groups): the chosen layers, with the children's place names on top."""
     shapes, own, bbox = _shapes(viewer, code)
     deck_layers = []
     legend = None
+    events_mode = "points"
     if "regions" in layers and not shapes.empty:
         values, legend = _children(viewer, code, period.key, indicator_id)
         frame = shapes.merge(values.drop(columns=["name"]), on="code", how="left")
         frame["tip"] = [f"{n}\n{legend['name']}：{t}" for n, t in zip(frame["name"], frame["value_text"].fillna("无数据"))]
-        frame["status"] = frame["status"].where(frame["status"].notna(), None)
+        frame["color"] = [status_rgba(s) for s in frame["status"]]
         deck_layers += [L.region_layer(frame), L.region_outline_layer(frame)]
     if own:
         deck_layers.append(L.outline_layer([own]))
     if "events" in layers:
         em = _events(viewer, code, period.key)
         if em.mode == "points":
-            deck_layers.append(L.event_point_layer(em.frame))
+            deck_layers.append(case_point_layer(em.frame))
         elif not em.frame.empty:
-            deck_layers.append(L.event_heat_layer(em.frame))
+            events_mode = "heat"
+            deck_layers.append(case_heat_layer(em.frame))
     for extra in ("sensors", "resources", "incidents"):
         if extra in layers:
             layer = kpis.extra_layer(extra, viewer, code)
             if layer is not None:
                 deck_layers.append(layer)
-    return deck_layers, bbox, legend
+    if not shapes.empty:  # place names last, so no point or area hides them
+        deck_layers.append(L.label_layer(L.region_labels(shapes), "region-labels", size=label_px))
+    return deck_layers, bbox, map_legend.for_layers(layers, legend, events_mode)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def map_spec(viewer: Viewer, code: str, period_key: str, indicator_id: str, layers: tuple[str, ...],
-             size: tuple[int, int], margin: float = 0.08) -> tuple[str, dict | None]:
-    """The map's deck as JSON (and its legend), cached like the data under it: serialising the deck is
-    the most expensive step of drawing the page, and the same spec serves every viewer of the scope."""
-    deck_layers, bbox, legend = build_layers(viewer, code, Period.parse(period_key), indicator_id, list(layers))
+             size: tuple[int, int], margin: float = 0.08, label_px: int = 13) -> tuple[str, list]:
+    """The map's deck as JSON and its legend groups (ui.map_legend), cached like the data under it:
+    serialising the deck is the most expensive step of drawing the page, and the same spec serves every
+    viewer of the scope."""
+    deck_layers, bbox, legend = build_layers(viewer, code, Period.parse(period_key), indicator_id, list(layers),
+                                             label_px)
     view = L.view_for_bbox(bbox, size[0], size[1], margin=margin)
     return L.deck_json(L.deck(deck_layers, view)), legend
+
+
+def region_label_layer(viewer: Viewer, code: str, label_px: int = 13):  # noqa: ANN201
+    """The place names of the scope's children, for maps drawn by other pages (生态环境)."""
+    shapes, _, _ = _shapes(viewer, code)
+    return L.label_layer(L.region_labels(shapes), "region-labels", size=label_px) if not shapes.empty else None
 
 
 def situation_map(viewer: Viewer, code: str, period: Period, indicator_id: str, layers: list[str]) -> None:
@@ -134,8 +154,7 @@ def situation_map(viewer: Viewer, code: str, period: Period, indicator_id: str, 
     if picked and picked != code:
         set_region(picked)
         st.rerun()
-    if legend:
-        st.caption(kpis.legend_text(legend))
+    map_legend.show(legend)
 
 
 def _picked_region(event) -> str | None:  # noqa: ANN001
@@ -160,7 +179,7 @@ def urgent_list(viewer: Viewer, code: str) -> None:
     icons = {"突发事件": ":material/emergency_home:", "预警": ":material/warning:", "超期案件": ":material/timer_off:"}
     with st.container(height=260):
         for item in items[:24]:
-            label = f"**{item.kind}** {item.text}"
+            label = f"**{item.kind}** {plain.md(item.text)}"
             if item.page in allowed:
                 try:
                     st.page_link(item.page, label=label, icon=icons.get(item.kind), query_params=item.params)
@@ -185,11 +204,7 @@ def kpi_tiles(viewer: Viewer, code: str, period: Period) -> None:
     domains = list(dict.fromkeys(t.domain for t in tiles))
     for tab, domain in zip(st.tabs(domains), domains):
         with tab:
-            items = [t for t in tiles if t.domain == domain]
-            cols = st.columns(4)
-            for i, t in enumerate(items):
-                cols[i % 4].metric(f"{STATUS_ICON.get(t.status)} {t.name}", f"{t.value_text} {t.unit}".strip(),
-                                   t.delta_text or None, delta_color="off", border=True)
+            show_tile_grid([t for t in tiles if t.domain == domain])
 
 
 def trend(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
@@ -198,12 +213,14 @@ def trend(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
     if frame.empty or frame["value"].isna().all():
         st.info("暂无趋势数据")
         return
-    fig = go.Figure(go.Scatter(x=frame["period"], y=frame["value"], mode="lines+markers", name=legend["name"]))
+    fig = go.Figure(go.Scatter(x=frame["period"], y=frame["value"], mode="lines+markers", name=legend["name"],
+                               hovertemplate=f"{charts.hover_date('month')}<br>%{{y}} {plain.html(legend.get('unit', ''))}"
+                                             "<extra></extra>"))
     if legend.get("target") is not None:
         fig.add_hline(y=legend["target"], line_dash="dot", annotation_text="目标")
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=legend.get("unit", ""),
                       template="plotly_dark")
-    st.plotly_chart(fig, width="stretch", config={"displaylogo": False})
+    charts.show(charts.time_axis(fig, "month"))
 
 
 # -- briefing -----------------------------------------------------------------------------------------
@@ -217,16 +234,24 @@ def briefing_downloads(viewer: Viewer, code: str, period: Period, indicator_id: 
     def workbook() -> bytes:
         return kpis.workbook(viewer, code, period, cached_tiles(viewer, code, period.key))
 
+    engine, client = app_engine(), client_address()  # read now: the download runs outside this script run
+
     def briefing() -> bytes:
         shapes, _, _ = _shapes(viewer, code)
         values, legend = _children(viewer, code, period.key, indicator_id)
-        return briefing_html(
+        urgent = _urgent(viewer, code)[:10]
+        data = briefing_html(
             title=f"{scope_name} 城市运行简报", scope_name=scope_name, period_label=period.label,
             indicator_name=legend["name"], svg=svg_map(shapes.merge(values.drop(columns=["name"]), on="code", how="left")),
             tiles=cached_tiles(viewer, code, period.key),
-            issues=[f"{i.kind}：{i.text}" for i in _urgent(viewer, code)[:10]],
+            issues=[f"{i.kind}：{i.text}" for i in urgent],
             generated_at=datetime.now(local_tz()).strftime("%Y-%m-%d %H:%M"), demo=demo_loaded(),
         ).encode("utf-8")
+        # Audited like every export (auth.exports does the workbooks): who, what, which scope, when.
+        auth_actions.record_export(engine, viewer, "会议简报", code, client=client,
+                                   detail={"period": period.key, "indicator": indicator_id, "format": "html",
+                                           "issues": len(urgent), "bytes": len(data)})
+        return data
 
     c1.download_button("下载指标工作簿（Excel，按职能分表）", workbook, file_name=f"指标_{code}_{period.key}.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -15,7 +15,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(50), unique=True)
     display_name: Mapped[str] = mapped_column(String(50))
-    # duty_officer (指挥中心值班员) / leader (领导) / department (部门处置人员) / grid_officer (网格员) / admin (管理员)
+    # duty_officer / leader / department / grid_officer / wall_display, and the three separated
+    # administrators sys_admin / sec_admin / audit_admin (auth/roles.py has the names and capabilities)
     role: Mapped[str] = mapped_column(String(20))
     zone_code: Mapped[str] = mapped_column(String(15))  # region code prefix the user may see
     department_code: Mapped[str | None] = mapped_column(String(40))
@@ -26,6 +27,41 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when someone else set the password (an administrator's reset): the next sign-in must change it.
+    password_must_change: Mapped[bool] = mapped_column(default=False)
+    # Second factor (auth/totp.py). The TOTP seed is stored encrypted (Fernet, key derived from the
+    # app secret), never in clear; totp_last_step is the time step of the last code accepted, so a code
+    # cannot be replayed within its 30-second window.
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0)
+    totp_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RecoveryCode(Base):
+    """One-time recovery codes for the second factor. Only the SHA-256 of each code is kept: the codes
+    are 80-bit random strings, so a slow hash would add nothing but latency."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(50), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PasswordHistory(Base):
+    """Previous password hashes of an account ([security].password_history of them are kept), so a
+    password change cannot go back to a recent one."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(50), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AuthSession(Base):
@@ -38,6 +74,10 @@ class AuthSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     username: Mapped[str] = mapped_column(String(50), index=True)
     method: Mapped[str] = mapped_column(String(10), default="local")  # local / oidc
+    # "full" = signed in; otherwise the step still owed after the password: "totp" (enter a code),
+    # "enrol" (set up the second factor), "password" (expired or reset password must be changed).
+    # Only a full session resolves to a Viewer (auth.sessions.check_session).
+    stage: Mapped[str] = mapped_column(String(10), default="full")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)  # absolute limit
@@ -47,13 +87,13 @@ class AuthSession(Base):
 
 
 class LoginAttempt(Base):
-    """Failed logins per client address, for per-client lockout."""
+    """Sign-in attempts (not the refused ones), for throttling by account and client (auth/throttle.py)."""
 
     __tablename__ = "login_attempts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client: Mapped[str] = mapped_column(String(64), index=True)
-    username: Mapped[str] = mapped_column(String(50))
+    username: Mapped[str] = mapped_column(String(50), index=True)  # per-account throttle (auth/throttle.py)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     success: Mapped[bool] = mapped_column(default=False)
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, RegionKeyed, UTCDateTime, utcnow
@@ -24,6 +25,17 @@ class Event(RegionKeyed, Base):
         Index("ix_events_district_handled", "district_code", "handled_at"),
         Index("ix_events_district_closed", "district_code", "closed_at"),
         Index("ix_events_department_status", "department_code", "status"),
+        # The duplicate check at intake (events.duplicates): open cases of one 小类 reported within a time
+        # window, then a bounding box on lat/lon read from the same index entries.
+        Index("ix_events_subcategory_reported", "subcategory", "reported_at", "lat", "lon"),
+        # 处置率 (the cohort of a period's first dispatches, per district or department): read from the
+        # index alone, for the whole city and for one district.
+        Index("ix_events_dispatched_cover", "dispatched_at", "city_code", "district_code", "department_code",
+              "handled_at"),
+        Index("ix_events_district_dispatched", "district_code", "dispatched_at", "city_code", "department_code",
+              "handled_at"),
+        # The cases behind 按期核查率 (first verifications in a period).
+        Index("ix_events_verified_at", "verified_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -39,6 +51,9 @@ class Event(RegionKeyed, Base):
     address: Mapped[str | None] = mapped_column(String(200))
     lon: Mapped[float] = mapped_column(Float)  # WGS-84
     lat: Mapped[float] = mapped_column(Float)
+    # 待定位: the address could not be matched (geo.geocode), so lon/lat and the codes are provisional (the
+    # centre of the region the text named, or of the reporter's zone) until the duty officer places it.
+    location_pending: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # Personal data: masked for roles without the right (auth.masking).
     reporter_name: Mapped[str | None] = mapped_column(String(50))
     reporter_phone: Mapped[str | None] = mapped_column(String(20))
@@ -47,6 +62,10 @@ class Event(RegionKeyed, Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     department_code: Mapped[str | None] = mapped_column(String(40), index=True)
     reporter_user: Mapped[str | None] = mapped_column(String(50), index=True)
+    # The report form's one-time token (events.intake): a second submit of the same form (a double tap,
+    # a resent request) finds this case instead of creating another. Unique, so two concurrent submits
+    # cannot both insert.
+    client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     # Indicators count by each of these milestones in a month (受理/处置/结案数): each is a range read.
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -74,6 +93,23 @@ class Event(RegionKeyed, Base):
     photos: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    # 重复上报 (events.duplicates): a report merged into an earlier open case points at it and is closed
+    # as 重复; until someone decides, the open cases the intake check found nearby wait here
+    # ([{id, distance_m, age_hours}], None once linked or confirmed as new).
+    duplicate_of: Mapped[int | None] = mapped_column(Integer, index=True)
+    duplicate_suspects: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    # First 核查 (pass or fail) and whether it was within the verify stage's deadline (按期核查率).
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_on_time: Mapped[bool | None] = mapped_column()
+    # 督办 (supervision.actions): level district/city, the deadline set by the leader, when; and at 结案
+    # whether it came by that deadline (督办件按期办结率).
+    supervision_level: Mapped[str | None] = mapped_column(String(10), index=True)
+    supervision_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    supervised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    supervision_on_time: Mapped[bool | None] = mapped_column()
+    # Highest level an overdue case has been escalated to by the rules (street/district/city).
+    escalation_level: Mapped[str | None] = mapped_column(String(10), index=True)
 
 
 class EventTransition(Base):
@@ -111,6 +147,11 @@ class FlowCounters:
     handle_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
     satisfied: Mapped[int] = mapped_column(Integer, default=0)
     rated: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+    verified: Mapped[int] = mapped_column(Integer, default=0)
+    verified_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    supervised_closed: Mapped[int] = mapped_column(Integer, default=0)
+    supervised_closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class EventDailyRollup(FlowCounters, Base):
@@ -152,5 +193,28 @@ class EventDistrictDaily(FlowCounters, Base):
     day: Mapped[date] = mapped_column(Date, index=True)  # local (Asia/Shanghai) calendar day
     city_code: Mapped[str] = mapped_column(String(6))
     district_code: Mapped[str] = mapped_column(String(6), default="")  # "" = outside every district
+    category: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+
+
+class EventDepartmentDaily(FlowCounters, Base):
+    """The same flow counters per day × district × department × category × source: what the 考核 of
+    departments reads. A milestone counts for the department the case was with when it happened (the
+    department on that milestone's log row): a first dispatch for the department it went to, a feedback,
+    a rework or a 结案 for the department handling it; report, 立案 and 不予立案 for none (""). Kept by
+    the same writes as the other two rollups (events.rollup)."""
+
+    __tablename__ = "event_department_daily"
+    __table_args__ = (
+        UniqueConstraint("day", "district_code", "department_code", "category", "source",
+                         name="uq_event_department_daily_key"),
+        Index("ix_event_department_daily_department_day", "department_code", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)  # local (Asia/Shanghai) calendar day
+    city_code: Mapped[str] = mapped_column(String(6))
+    district_code: Mapped[str] = mapped_column(String(6), default="")  # "" = outside every district
+    department_code: Mapped[str] = mapped_column(String(40), default="")  # "" = with no department
     category: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))

@@ -8,9 +8,7 @@ from store.models.base import Base
 
 # Level number ↔ name ↔ code length (GB/T 2260 for city/district, statistical division code below,
 # grids extend the community code by 3 digits).
-LEVELS = ("city", "district", "street", "community", "grid")
-LEVEL_NAMES_ZH = {"city": "市", "district": "区县", "street": "街道/镇", "community": "社区/村", "grid": "网格"}
-CODE_LENGTH = {"city": 6, "district": 6, "street": 9, "community": 12, "grid": 15}
+from store.region_codes import CODE_LENGTH, KEYED_LEVELS as LEVELS, LEVEL_NAMES_ZH  # noqa: E402,F401
 
 
 class Region(Base):

@@ -1,6 +1,8 @@
 """End to end in Chromium against the real server (`streamlit run server.py`): a deep link on a freshly
 started server shows the login form (never a page), signing in sets the HttpOnly cookie and returns to
-the deep link, a refresh keeps the user signed in, the role's menu is shown, and signing out ends it.
+the deep link — for the system administrator through the TOTP second factor (enrolled at the first
+sign-in from the seed on screen, then a code, both computed with pyotp) —, a refresh keeps the user
+signed in, the role's menu is shown, and signing out ends it.
 Uses the session's one Chromium (tests/browser/conftest.py): Playwright's sync API allows one instance."""
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from store.db import get_engine, session_scope
 from store.models import Base
 from tests.support.live_server import LiveServer
 from tests.support.tiny_city import tiny_city_regions
+from tests.browser.conftest import second_factor
 from tests.test_auth_support import PW, TEST_SECRET, make_user
 
 
@@ -23,7 +26,7 @@ def server(tmp_path_factory):
     Base.metadata.create_all(engine)
     with session_scope(engine) as s:
         s.add_all(tiny_city_regions())
-    make_user(engine, "admin", "admin", "440900", display_name="系统管理员")
+    make_user(engine, "xitong", "sys_admin", "440900", display_name="系统管理员")
     make_user(engine, "maonan", "leader", "440902", display_name="区领导")
     live = LiveServer(url, extra_env={"CITYOPS_SECRET_KEY": TEST_SECRET})
     yield live
@@ -47,13 +50,19 @@ def test_deep_link_login_refresh_logout(server, browser):
     page.goto(server.url + "/admin?region=440900", wait_until="load")
     page.wait_for_selector("form.cityops-login", timeout=60_000)
     assert page.get_by_text("请先登录").count() == 0
-    _login(page, "admin", "Wrong@2026!!")
+    _login(page, "xitong", "Wrong@2026!!")
     page.wait_for_selector("form.cityops-login", timeout=60_000)
     page.get_by_text("用户名或密码错误").wait_for(timeout=30_000)
     assert "auth_error=invalid" in page.url
-    _login(page, "admin", PW)
+    _login(page, "xitong", PW)
+    # The password alone opens nothing: the second factor is set up first (a required role).
+    page.get_by_text("手动输入的密钥").wait_for(timeout=60_000)
+    assert page.get_by_role("heading", name="系统管理").count() == 0
+    assert second_factor(page, server.url, "xitong")
     page.get_by_role("heading", name="系统管理").wait_for(timeout=60_000)
-    assert page.url.startswith(server.url + "/admin") and "auth_error" not in page.url
+    # Back on the deep link (系统管理 is this role's home page, which Streamlit shows at "/").
+    assert page.url.startswith((server.url + "/admin", server.url + "/?")) and "region=440900" in page.url
+    assert "auth_error" not in page.url
     [cookie] = [c for c in page.context.cookies() if c["name"] == "cityops_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > time.time() + 3600
     assert page.evaluate("document.cookie").find("cityops_session") == -1  # invisible to scripts
@@ -63,7 +72,12 @@ def test_deep_link_login_refresh_logout(server, browser):
     page.get_by_text("您已安全退出登录").wait_for(timeout=60_000)
     page.reload(wait_until="load")
     page.wait_for_selector("form.cityops-login", timeout=60_000)
-    assert outside == []  # the login screen and the admin page work offline
+    # Signing in again asks for a code from the authenticator.
+    _login(page, "xitong", PW)
+    page.get_by_label("动态验证码", exact=True).wait_for(timeout=60_000)
+    assert second_factor(page, server.url, "xitong")
+    page.get_by_role("heading", name="系统管理").wait_for(timeout=60_000)
+    assert outside == []  # the login screen, the enrolment (QR drawn locally) and the admin page work offline
     page.close()
 
 
@@ -73,7 +87,9 @@ def test_leader_gets_only_their_pages(server, browser):
     _login(page, "maonan", PW)
     page.get_by_role("button", name="退出登录").wait_for(timeout=60_000)
     page.goto(server.url + "/admin", wait_until="load")
-    # Not registered for a leader: Streamlit falls back to the default page, never the admin page.
+    # Not registered for a leader: Streamlit falls back to the default page, never the admin page,
+    # and the refusal is said (and audited).
     page.get_by_role("button", name="退出登录").wait_for(timeout=60_000)
+    page.get_by_text("无权打开“系统管理”页面").wait_for(timeout=60_000)
     assert page.get_by_role("heading", name="系统管理").count() == 0
     page.close()

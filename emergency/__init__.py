@@ -1,0 +1,1 @@
+"""Emergency domain: resources, incidents, nearest-available search, dispatch plans, coverage."""
