@@ -89,7 +89,9 @@ def live_queue() -> None:
     shown.insert(1, "标记", supervision_parts.marks(frame))  # 督办, 超期升级, 疑似重复
     picked = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun",
                           selection_mode="multi-row", key="dq_table")
-    rows = picked.selection.rows if picked is not None else []
+    # A selection is kept by row position; after the list changed under it (a case approved or moved
+    # away) some positions no longer exist, so they are dropped rather than crash the console.
+    rows = [r for r in (picked.selection.rows if picked is not None else []) if r < len(frame)]
     chosen = frame.iloc[rows] if rows else frame.iloc[0:0]
     st.session_state["dq_chosen"] = chosen[["id", "version", "status"]].to_dict("records")
     if len(rows) == 1 and str(chosen.iloc[0]["id"]) != st.query_params.get("case"):

@@ -40,3 +40,7 @@ def test_one_mode_only_and_nothing_recorded(tmp_path):
     summ = journeys.summary(journeys.load(path))
     assert "| 7-领导 | 下钻到街道 | page | 2,500 | — | — | 1,000 |" in journeys.table(summ)
     assert "none recorded" in journeys.table(journeys.summary(journeys.load(tmp_path / "absent.json")))
+
+
+def test_the_bench_runs_every_module_written_with_the_journey_helper():
+    assert "tests/browser/test_journeys.py" in journeys.journey_tests()

@@ -8,7 +8,8 @@ then been quiet for QUIET_MS: no DOM change and no long animation frame (a WebGL
 blocks the page without touching the DOM). Streamlit's own status widget is no measure: it only appears
 after 500 ms. The step's time is click → the last of (run finished, last DOM change, end of the last long
 frame); `send_ms` is click → the first websocket message to the server (a click must never wait for the
-browser).
+browser); `gl_new` is the number of WebGL contexts the step created (a map torn down and built again
+makes new ones, and compiles its shaders again).
 
 Every journey also records every request: any host other than the live server's is a failure; and an
 exception box (stException) on any screenshot is a failure. Screenshots go to tests/artifacts/journeys/.
@@ -62,9 +63,8 @@ _PROBE = """
   for (const type of ['pointerdown', 'keydown']) {
     window.addEventListener(type, () => { j.input = Date.now(); }, true);
   }
-  const watch = () => new MutationObserver(() => { j.mutation = Date.now(); })
+  new MutationObserver(() => { j.mutation = Date.now(); })
     .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
-  watch();
   for (const type of ['long-animation-frame', 'longtask']) {
     try {
       new PerformanceObserver((list) => {
@@ -268,8 +268,13 @@ class Journey:
         for n in range(1, tries + 1):
             t_tap = time.time()
             self.page.mouse.click(x, y)
-            deadline = time.time() + 6
+            # Lost only if nothing was sent once the page has gone quiet (a pick still drawing is busy).
+            deadline = time.time() + STEP_TIMEOUT_S
             while time.time() < deadline and self.runs.first_send_after(t_tap) is None:
+                clock = _page_clock(self.page)
+                quiet = clock["now"] - max(clock["mutation"], clock["busy"]) > 2 * QUIET_MS
+                if quiet and time.time() - t_tap > 2:  # a long frame's report arrives after the frame
+                    break
                 self.page.wait_for_timeout(50)
             if self.runs.first_send_after(t_tap) is not None:
                 break
