@@ -23,7 +23,9 @@ from tests.test_auth_support import PW, audit_rows, auth_test_settings, make_use
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_PW = "Lantern#River72"
-TABS = {"sys_admin": ["账号管理"], "sec_admin": ["授权与解锁", "安全策略"], "audit_admin": ["审计日志"]}
+# The system administrator runs the system: accounts, the intake API keys and the exchange status (no
+# business data on any of them); security and audit keep their own tabs (三权分立).
+TABS = {"sys_admin": ["账号管理", "接入密钥", "数据交换"], "sec_admin": ["授权与解锁", "安全策略"], "audit_admin": ["审计日志"]}
 
 
 def _page(name: str, viewer: Viewer) -> AppTest:
