@@ -121,17 +121,23 @@ file_name = upload.name
 fingerprint = (kind.key, hashlib.sha256(data).hexdigest(), tuple(sorted(options.items())))
 st.caption(f"文件大小：{len(data) / 1024:,.1f} KB")
 
-if st.button("检查", type="primary", key="data_import_check_button"):
-    bar, update = progress_bar("检查")
+
+
+def run_with_progress(label: str, check_only: bool):  # noqa: ANN201 - an import_kinds outcome
+    """Run the check or the import with a progress bar; a refusal is shown and ends the run."""
+    bar, update = progress_bar(label)
     try:
-        outcome = import_kinds.run(kind, engine, viewer, data, file_name, options, check_only=True,
-                                   progress=update, client=client)
+        return import_kinds.run(kind, engine, viewer, data, file_name, options, check_only=check_only,
+                                progress=update, client=client)
     except PermissionDenied as exc:
-        bar.empty()
         st.error(str(exc))
         st.stop()
-    bar.empty()
-    st.session_state[_CHECK_KEY] = (fingerprint, outcome)
+    finally:
+        bar.empty()
+
+
+if st.button("检查", type="primary", key="data_import_check_button"):
+    st.session_state[_CHECK_KEY] = (fingerprint, run_with_progress("检查", check_only=True))
 
 checked = st.session_state.get(_CHECK_KEY)
 if checked is None or checked[0] != fingerprint:
@@ -144,15 +150,7 @@ if not outcome.ok:
     st.stop()
 
 if st.button(f"确认导入（{outcome.rows} {kind.unit}）", type="primary", key="data_import_commit_button"):
-    bar, update = progress_bar("导入")
-    try:
-        result = import_kinds.run(kind, engine, viewer, data, file_name, options, check_only=False,
-                                  progress=update, client=client)
-    except PermissionDenied as exc:
-        bar.empty()
-        st.error(str(exc))
-        st.stop()
-    bar.empty()
+    result = run_with_progress("导入", check_only=False)
     st.session_state.pop(_CHECK_KEY, None)
     if result.ok:
         # A fresh picker and no confirm button: a second click cannot import the file twice.
