@@ -99,10 +99,11 @@ tab = st.segmented_control("案件", list(TABS), key="dept_tab", on_change=_tab_
 with EventViews.open(engine, viewer) as v:
     page = v.department_cases(statuses=TABS[tab], region=code, page_size=200)
 ids = [int(r["id"]) for r in page.rows]
+notice = st.empty()  # always drawn, so a message here does not move the list and the panel below
 if acted is not None and acted.case_id not in ids:
     # The case has left this department's lists (退回, or a colleague moved it): say so on its own,
     # and open no other case in its place.
-    case_panel.show_outcome(PANEL)
+    case_panel.show_outcome(PANEL, notice)
     state["dept_case"] = None
 if not page.rows:
     st.info(f"没有「{tab}」的案件")

@@ -3,6 +3,7 @@
 Leaders see everything and may approve extensions and 挂账, but not register or dispatch."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -63,6 +64,11 @@ with st.container(border=True):
 @live_fragment(run_every=refresh)
 def live_queue() -> None:
     now = datetime.now(timezone.utc)
+    notice = st.empty()  # a batch's outcome goes here: the figures and the list keep their places
+    done = st.session_state.pop("dq_batch_results", None)
+    if done:
+        with notice.container():
+            show(done)
     with EventViews.open(engine, viewer) as v:
         counts = v.status_counts(code, now=now)
         page = v.queue(statuses=STATUS_VIEWS[view], category=category, source=source, region=code,
@@ -87,18 +93,33 @@ def live_queue() -> None:
         "priority_name": "紧急", "category": "大类", "subcategory": "小类", "title": "标题", "source": "来源",
         "street": "街道", "department": "处置部门", "reported_at": "上报时间"})
     shown.insert(1, "标记", supervision_parts.marks(frame))  # 督办, 超期升级, 疑似重复
-    picked = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun",
-                          selection_mode="multi-row", key="dq_table")
-    # A selection is kept by row position; after the list changed under it (a case approved or moved
-    # away) some positions no longer exist, so they are dropped rather than crash the console.
-    rows = [r for r in (picked.selection.rows if picked is not None else []) if r < len(frame)]
-    chosen = frame.iloc[rows] if rows else frame.iloc[0:0]
-    st.session_state["dq_chosen"] = chosen[["id", "version", "status"]].to_dict("records")
-    if len(rows) == 1 and str(chosen.iloc[0]["id"]) != st.query_params.get("case"):
-        st.query_params["case"] = str(int(chosen.iloc[0]["id"]))
+    ids = frame["id"].astype(int).tolist()
+    state = st.session_state
+    # The selection is kept as case numbers ("dq_selected"), never as row positions: a table is drawn
+    # afresh (a new key) whenever the listed cases or their order change, ticked where the chosen cases
+    # now stand, so a refresh, a filter or a batch action can never move a tick onto another case.
+    selected = [i for i in state.get("dq_selected", []) if i in ids]
+    digest = hashlib.blake2s(",".join(map(str, ids)).encode(), digest_size=6).hexdigest()
+    table_key = f"dq_table_{digest}_{state.get('dq_table_n', 0)}"
+    st.dataframe(shown, hide_index=True, width="stretch", on_select=_rows_picked(table_key, ids),
+                 selection_mode="multi-row", key=table_key,
+                 selection_default={"selection": {"rows": [ids.index(i) for i in selected]}})
+    state["dq_selected"] = selected
+    if state.pop("dq_open_picked", False) and len(selected) == 1:  # one row ticked: open it below
+        st.query_params["case"] = str(selected[0])
         st.rerun()
-    if len(rows) > 1 and (may_dispatch or may_register):
+    chosen = frame[frame["id"].astype(int).isin(selected)]
+    if len(chosen) > 1 and (may_dispatch or may_register):
         batch(chosen)
+
+
+def _rows_picked(table_key: str, ids: list[int]):  # noqa: ANN202 - a Streamlit callback
+    """Runs when the user changes the ticks of the table drawn with `ids` (the positions are its own)."""
+    def picked() -> None:
+        rows = st.session_state[table_key]["selection"]["rows"]
+        st.session_state["dq_selected"] = [ids[r] for r in rows if r < len(ids)]
+        st.session_state["dq_open_picked"] = True
+    return picked
 
 
 def batch(chosen: pd.DataFrame) -> None:
@@ -111,7 +132,7 @@ def batch(chosen: pd.DataFrame) -> None:
         st.markdown(f"**批量处理** · 已选 {len(chosen)} 件（待立案 {len(reported)}，待派遣 {len(registered)}）")
         c1, c2 = st.columns(2)
         if may_register and reported and c1.button(f"批量立案（{len(reported)} 件）", key="dq_batch_register"):
-            show(actions.batch_transition(engine, viewer, reported, "register"))
+            redraw_after(actions.batch_transition(engine, viewer, reported, "register"))
         if may_dispatch and registered:
             with EventViews.open(engine, viewer) as v:
                 options = v.department_options(code)
@@ -120,8 +141,16 @@ def batch(chosen: pd.DataFrame) -> None:
                                   format_func=lambda v: "各案按系统推荐部门" if v is None else names[v])
             reason = c2.text_input("改派原因（指定部门时必填）", key="dq_batch_reason", max_chars=LIMITS["comment"])
             if c2.button(f"批量派遣（{len(registered)} 件）", key="dq_batch_dispatch", type="primary"):
-                show(actions.batch_transition(engine, viewer, registered, "dispatch", department_code=target,
-                                              reason=reason))
+                redraw_after(actions.batch_transition(engine, viewer, registered, "dispatch",
+                                                      department_code=target, reason=reason))
+
+
+def redraw_after(results) -> None:  # noqa: ANN001
+    """A batch changed the cases under the list: keep its outcome for the next run and redraw the
+    whole console, so the list, the figures and the ticks show where the cases are now."""
+    st.session_state["dq_batch_results"] = list(results)
+    st.session_state["dq_table_n"] = st.session_state.get("dq_table_n", 0) + 1
+    st.rerun()
 
 
 def show(results) -> None:  # noqa: ANN001

@@ -31,10 +31,9 @@ from ui.data import app_engine
 from ui.session import client_address, require_viewer
 
 PANEL = "mygrid"  # the case panel's key
-# The report form's widgets, emptied after a successful report (the uploader and the map are renewed
-# through the form number in their keys: Streamlit does not let a script empty them).
-FORM_KEYS = ("mg_category", "mg_subcategory", "mg_title", "mg_description", "mg_lon", "mg_lat", "mg_crs",
-             "mg_address", "mg_rname", "mg_rphone", "mg_loc")
+# The report form is emptied after a successful report by giving every one of its widgets a new key
+# (the form number is part of each key): removing a key from session_state does not empty what the
+# browser shows, so a reused key would keep the old values on screen and send them again.
 
 viewer = require_viewer()
 engine = app_engine()
@@ -43,11 +42,14 @@ state = st.session_state
 
 
 def new_form() -> None:
-    """An empty report form with a new one-time token (events.intake.case_for_token)."""
-    for k in FORM_KEYS:
-        state.pop(k, None)
+    """An empty report form with a new one-time token (events.intake.case_for_token); the widgets of
+    the previous form number are dropped from the session."""
+    old = state.get("mg_form_n")
+    if old is not None:
+        for k in [k for k in state if isinstance(k, str) and k.endswith(f"__{old}")]:
+            del state[k]
     state["mg_token"] = secrets.token_urlsafe(24)
-    state["mg_form_n"] = state.get("mg_form_n", 0) + 1
+    state["mg_form_n"] = (old or 0) + 1
 
 
 # Before anything reads the form: a report succeeded in the previous run.
@@ -55,6 +57,14 @@ just_reset = bool(state.pop("mg_reset", False))
 if just_reset or "mg_token" not in state:
     new_form()
 form_n = state["mg_form_n"]
+if just_reset:
+    state["mg_only_verify"] = False  # the officer's new report is listed, not hidden by the 核查 filter
+
+
+def fk(name: str) -> str:
+    """The session key of a report-form widget in this form number."""
+    return f"mg_{name}__{form_n}"
+
 
 with EventViews.open(engine, viewer) as v:
     grids = v.zone_grids()
@@ -83,18 +93,21 @@ def _case_picked() -> None:
 
 # -- cases ---------------------------------------------------------------------------------------------
 with tab_cases:
+    notice = st.empty()  # an outcome shown here leaves the list and the panel's map where they are
     acted = case_panel.pending_outcome(PANEL)
     if not cases.rows:
-        case_panel.show_outcome(PANEL)
+        case_panel.show_outcome(PANEL, notice)
         st.info("网格内没有在办案件")
     else:
         frame = pd.DataFrame(cases.rows)
-        only_verify = st.toggle(f"只看{to_verify_label}", key="mg_only_verify", value=verify_total > 0)
+        state.setdefault("mg_only_verify", verify_total > 0)
+        only_verify = st.toggle(f"只看{to_verify_label}", key="mg_only_verify")
         if only_verify:
             frame = frame[frame["status"].isin(to_verify)]
         ids = frame["id"].astype(int).tolist()
         if acted is not None and acted.case_id not in ids:
-            case_panel.show_outcome(PANEL)  # the case has left this list: say so, open no other in its place
+            case_panel.show_outcome(PANEL, notice)  # the case has left this list: say so, open no other
+            state["mg_case"] = None
         if frame.empty:
             st.info(f"没有{to_verify_label}的案件")
         else:
@@ -103,22 +116,24 @@ with tab_cases:
                 "remaining": "剩余/超期"})
             st.dataframe(shown, hide_index=True, width="stretch")
             titles = dict(zip(frame["id"].astype(int), frame["title"]))
-            current = state.get("mg_case")
-            state["mg_pick"] = current if current in ids else ids[0]
+            # "mg_case" is the one selection: absent → the list's first case; None → none (the user picks).
+            wanted = state.get("mg_case", ids[0])
+            current = wanted if wanted in ids else (None if "mg_case" in state and wanted is None else ids[0])
+            state["mg_case"] = state["mg_pick"] = current
             choice = st.selectbox("查看案件", ids, index=None, key="mg_pick", on_change=_case_picked,
-                                  format_func=lambda i: f"#{i} {titles[i]}")
-            state["mg_case"] = choice
-            case_panel.render(engine, viewer, int(choice), key=PANEL)
+                                  placeholder="选择要查看的案件", format_func=lambda i: f"#{i} {titles[i]}")
+            if choice is not None:
+                case_panel.render(engine, viewer, int(choice), key=PANEL)
 
 
 def _map_picked() -> None:
     """A dot of the lattice was tapped: that is the report's location (only on a new tap, so typed
     coordinates are never overwritten by an old pick)."""
-    objects = (state.get(f"mg_map_{form_n}") or {}).get("selection", {}).get("objects", {}) or {}
+    objects = (state.get(fk("map")) or {}).get("selection", {}).get("objects", {}) or {}
     hit = (objects.get("pick-lattice") or [None])[0]
     if hit:
-        state["mg_loc"] = (float(hit["lon"]), float(hit["lat"]))
-        state["mg_crs"], state["mg_lon"], state["mg_lat"] = "wgs84", float(hit["lon"]), float(hit["lat"])
+        state[fk("loc")] = (float(hit["lon"]), float(hit["lat"]))
+        state[fk("crs")], state[fk("lon")], state[fk("lat")] = "wgs84", float(hit["lon"]), float(hit["lat"])
 
 
 # -- zone map (also the place to pick a report location) ---------------------------------------------------
@@ -131,13 +146,15 @@ with tab_map:
         layers = [L.region_layer(regions, layer_id="my-grids"),
                   case_point_layer(points, layer_id="my-events")]
         if not lattice.empty:
+            # Each dot names what a tap does (the shared tooltip shows a layer's "tip" column).
+            tapped = lattice.assign(tip="点击选定此处为上报位置")
             layers.append(pdk.Layer(
-                "ScatterplotLayer", id="pick-lattice", data=lattice, get_position=["lon", "lat"],
+                "ScatterplotLayer", id="pick-lattice", data=tapped, get_position=["lon", "lat"],
                 get_fill_color=[255, 255, 255, 22], get_radius=20, radius_min_pixels=2, radius_max_pixels=6,
                 pickable=True, auto_highlight=True, highlight_color=[59, 163, 255, 255]))
         view = L.view_for_bbox(zone_bbox(grids), width=360, height=420)  # sized for a phone screen
         st.pydeck_chart(L.deck(layers, view), height=420, on_select=_map_picked, selection_mode="single-object",
-                        key=f"mg_map_{form_n}")
+                        key=fk("map"))
         st.caption("点击网格内的小圆点即可选定上报位置（约每隔几十米一个点），然后到「上报事件」填写；"
                    "红色为已超期案件，黄色为即将超期。")
 
@@ -150,40 +167,40 @@ with tab_report:
     tree = catalog.tree()
     kind = st.radio("类型", list(tree), horizontal=True, key="mg_kind")
     category = st.selectbox("大类（必填）", list(tree[kind]), index=None, placeholder="请选择大类",
-                            key="mg_category")
+                            key=fk("category"))
     subcategory = st.selectbox("小类（必填）", tree[kind].get(category, []), index=None,
-                               placeholder="请选择小类" if category else "请先选择大类", key="mg_subcategory",
+                               placeholder="请选择小类" if category else "请先选择大类", key=fk("subcategory"),
                                disabled=category is None)
     item = catalog.find(category, subcategory, kind) if subcategory in tree[kind].get(category, []) else None
-    title = st.text_input("标题（可选）", key="mg_title", max_chars=LIMITS["title"],
+    title = st.text_input("标题（可选）", key=fk("title"), max_chars=LIMITS["title"],
                           placeholder="不填则为「小类（地址）」")
-    description = st.text_area("问题描述（必填）", key="mg_description", height=80, max_chars=LIMITS["description"],
+    description = st.text_area("问题描述（必填）", key=fk("description"), height=80, max_chars=LIMITS["description"],
                                placeholder="现场看到的问题，如：路口东侧人行道堆放建筑垃圾约 2 立方米")
-    urgent = st.toggle("紧急", value=bool(item and item.urgent), key=f"mg_urgent_{kind}_{category}_{subcategory}",
+    urgent = st.toggle("紧急", value=bool(item and item.urgent), key=fk(f"urgent_{kind}_{category}_{subcategory}"),
                        help="紧急案件按自然小时计时，一般案件按工作小时计时")
     st.markdown("**位置（必填）**：在「网格地图」上点选，或输入坐标")
-    if "mg_loc" in state:
-        lon0, lat0 = state["mg_loc"]
+    if fk("loc") in state:
+        lon0, lat0 = state[fk("loc")]
         st.caption(f"已在地图上选定：{lon0:.6f}, {lat0:.6f}（WGS-84）")
-    state.setdefault("mg_crs", "wgs84")
+    state.setdefault(fk("crs"), "wgs84")
     crs = st.selectbox("坐标系", list(CRS_LABELS), format_func=lambda k: {
-        "wgs84": "WGS-84（GPS / 天地图）", "gcj02": "GCJ-02（高德 / 腾讯）", "bd09": "BD-09（百度）"}[k], key="mg_crs")
-    lon = st.number_input("经度", value=None, format="%.6f", key="mg_lon", placeholder="如 110.925000")
-    lat = st.number_input("纬度", value=None, format="%.6f", key="mg_lat", placeholder="如 21.663000")
-    address = st.text_input("地址（可选）", key="mg_address", max_chars=LIMITS["address"])
+        "wgs84": "WGS-84（GPS / 天地图）", "gcj02": "GCJ-02（高德 / 腾讯）", "bd09": "BD-09（百度）"}[k], key=fk("crs"))
+    lon = st.number_input("经度", value=None, format="%.6f", key=fk("lon"), placeholder="如 110.925000")
+    lat = st.number_input("纬度", value=None, format="%.6f", key=fk("lat"), placeholder="如 21.663000")
+    address = st.text_input("地址（可选）", key=fk("address"), max_chars=LIMITS["address"])
     # Any file is taken, so that a wrong one is refused with a Chinese reason (Streamlit's own type
     # filter would drop it with an English hover text and the report would go without it).
     photos = st.file_uploader(f"现场照片（可选；{photo_rules()}）", accept_multiple_files=True,
-                              key=f"mg_photos_{form_n}")
+                              key=fk("photos"))
     refused = photo_problems(photos)
     for problem in refused:
         plain.error(problem)
     with st.expander("反映人（群众当面反映时填写，可选）"):
-        reporter_name = st.text_input("姓名", key="mg_rname", max_chars=LIMITS["reporter_name"])
-        reporter_phone = st.text_input("电话", key="mg_rphone", max_chars=LIMITS["reporter_phone"])
+        reporter_name = st.text_input("姓名", key=fk("rname"), max_chars=LIMITS["reporter_name"])
+        reporter_phone = st.text_input("电话", key=fk("rphone"), max_chars=LIMITS["reporter_phone"])
     # 重复上报: open cases of this 小类 nearby, shown before submit, and the officer's answer (ui.duplicates).
     answer = duplicate_check(engine, viewer, category=category, subcategory=subcategory, lon=lon, lat=lat, crs=crs,
-                             key=f"mg_dup_{form_n}")
+                             key=fk("dup"))
     # A tap that arrives with the run that empties the form after a success is not a new report.
     if st.button("提交上报", type="primary", width="stretch", key="mg_submit") and not just_reset:
         outcome = actions.report_case(

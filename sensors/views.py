@@ -149,6 +149,16 @@ class SensorViews(ReadFace):
             out.setdefault(sid, {})[metric] = (ts, value)
         return out
 
+    def latest_reading_time(self, metric: str, region: str | None = None, kind: str | None = None) -> datetime | None:
+        """The newest reading time of `metric` among the active stations in `region` (default the zone), or
+        None: the moment a 最新值 figure such as 实时PM2.5 stands for, so a screen can say how old it is."""
+        stations = self.within(self.scoped(Sensor), Sensor, region).where(Sensor.active.is_(True))
+        if kind:
+            stations = stations.where(Sensor.kind == kind)
+        ids = stations.with_only_columns(Sensor.id).scalar_subquery()
+        return self.session.scalar(select(func.max(SensorLatest.ts))
+                                   .where(SensorLatest.metric == metric, SensorLatest.sensor_id.in_(ids)))
+
     def station_map(self, region: str | None = None, now: datetime | None = None, *, edition: str | None = None,
                     kinds: tuple[str, ...] | None = None) -> pd.DataFrame:
         """One row per station in scope: id, kind, name, lon, lat, color (hex), offline, level (text),

@@ -24,6 +24,10 @@ class Tile:
     # 环比/同比 as situation.kpis.Change rows (label, text, direction, good), for on-screen tiles that
     # draw one arrow coloured by the indicator's polarity; delta_text stays the printable summary.
     changes: tuple = ()
+    # For a 最新值 figure (实时PM2.5): when its newest reading was taken, and "延迟"/"过期" once late
+    # (sensors.freshness.reading_lateness), so a wall never shows an old reading as if it were current.
+    reading_time: str = ""
+    lateness: str | None = None
 
     @property
     def has_data(self) -> bool:

@@ -3,7 +3,8 @@ and legend, ranking, trend and the briefing workbook. Everything comes from the 
 this module only chooses and formats."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
@@ -13,6 +14,11 @@ from indicators.status import NO_DATA, STATUS_NAMED_COLORS, fmt_number, is_impro
 from situation import objects_map
 from situation.briefing import Tile
 from situation.workbook import indicator_workbook
+from sensors.assessment import TZ
+from sensors.freshness import reading_lateness
+from sensors.registry import DEFAULT_INTERVAL_S
+from sensors.views import SensorViews
+from store.db import get_engine
 from store.period import Period
 from store.region_codes import child_level, level_of
 from store.scope import Viewer
@@ -117,15 +123,53 @@ def _changes(ind, result) -> tuple[Change, ...]:  # noqa: ANN001
     return tuple(out)
 
 
-def tiles(viewer: Viewer, code: str, period: Period) -> list[Tile]:
-    """Every library indicator valid at the scope's level, as tiles grouped by function."""
+def tile_ids(code: str) -> list[str]:
+    """The indicators of the tile grid at the scope's level, in the order the tiles show."""
     level = level_of(code)
     inds = [i for i in library().values() if level in i.levels]
     # Stable sort: within a function, the library's own order (its authors put the key figures first).
     inds.sort(key=lambda i: DOMAINS.index(i.domain) if i.domain in DOMAINS else 99)
+    return [i.id for i in inds]
+
+
+def tiles(viewer: Viewer, code: str, period: Period, ids: list[str] | tuple[str, ...] | None = None) -> list[Tile]:
+    """Every library indicator valid at the scope's level, as tiles grouped by function; with `ids`, only
+    those (in tile order): screens cache the tiles in groups by the data each group reads (ui/versions.py)."""
+    wanted = None if ids is None else set(ids)
+    inds = [library()[i] for i in tile_ids(code) if wanted is None or i in wanted]
     results = indicators.compute_many([i.id for i in inds], code, period, viewer)
-    return [Tile(i.domain, i.name, fmt(results[i.id].value, i.decimals), i.unit, results[i.id].status,
-                 _delta_text(i, results[i.id]), _changes(i, results[i.id])) for i in inds]
+    out = [Tile(i.domain, i.name, fmt(results[i.id].value, i.decimals), i.unit, results[i.id].status,
+                _delta_text(i, results[i.id]), _changes(i, results[i.id])) for i in inds]
+    return with_reading_times(out, inds, viewer, code)
+
+
+def _station_metric(ind) -> tuple[str, str | None] | None:  # noqa: ANN001
+    """(metric, station kind) of a 最新值 indicator read from the stations' newest readings, else None."""
+    f = ind.formula
+    if f.kind != "latest" or f.source != "sensor_latest":
+        return None
+    eq = {flt.column: flt.value for flt in f.filters if flt.op == "=" and not flt.any_of}
+    return (eq["metric"], eq.get("sensors.kind")) if "metric" in eq else None
+
+
+def with_reading_times(tiles_: list[Tile], inds: list, viewer: Viewer, code: str,
+                       now: datetime | None = None) -> list[Tile]:
+    """Tiles of 最新值 station figures carry their newest reading's time, and 延迟/过期 once it is late."""
+    wanted = {n: m for n, i in enumerate(inds) if (m := _station_metric(i))}
+    if not wanted:
+        return tiles_
+    now = now or datetime.now(timezone.utc)
+    out = list(tiles_)
+    with SensorViews.open(get_engine(), viewer) as v:
+        for n, (metric, kind) in wanted.items():
+            ts = v.latest_reading_time(metric, code, kind)
+            if ts is None:
+                continue
+            interval = DEFAULT_INTERVAL_S.get(kind or "air", 3600)
+            # A station's reading is stamped at the start of the interval it covers (the hour, for air).
+            late = reading_lateness(ts + timedelta(seconds=interval), now, interval)
+            out[n] = replace(out[n], reading_time=f"{ts.astimezone(TZ):%m-%d %H:%M}", lateness=late)
+    return out
 
 
 def trend(viewer: Viewer, code: str, period: Period, indicator_id: str, months: int = 12) -> tuple[pd.DataFrame, dict]:

@@ -24,7 +24,7 @@ from store.models import Event
 from store.period import Period
 from store.scope import Viewer
 from tests.test_events_support import (
-    DUTY, DUTY2, GRID_OFFICER, LEADER, STREET_OFFICE, dept, drive, jpeg_bytes, new_case, prepare,
+    DUTY, DUTY2, GRID_OFFICER, LEADER, STREET_OFFICE, dept, drive, jpeg_bytes, mg, new_case, prepare,
 )
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -99,6 +99,27 @@ def test_dispatch_console_register_and_dispatch(app_db):
     with session_scope(app_db, readonly=True) as s:
         e = s.get(Event, eid)
         assert (e.status, e.department_code) == ("dispatched", STREET_OFFICE)
+
+
+def test_batch_register_keeps_the_chosen_cases_by_number_and_redraws_the_list(app_db):
+    with session_scope(app_db) as s:
+        ids = [new_case(s, title=f"批量{i}").id for i in range(3)]
+        other = new_case(s, title="未选").id
+    at = AppTest.from_file(str(PAGES / "dispatch.py"), default_timeout=60)
+    at.session_state["viewer"] = DUTY
+    at.session_state["dq_selected"] = ids
+    at.run()
+    _ok(at)
+    assert "已选 3 件（待立案 3，待派遣 0）" in " ".join(m.value for m in at.markdown)
+    at = _click(at, "批量立案（3 件）")
+    _ok(at)
+    assert "成功 3 件" in _messages(at)
+    # Redrawn at once: the list shows the new state, and the same three cases (no other) stay chosen.
+    assert "已选 3 件（待立案 0，待派遣 3）" in " ".join(m.value for m in at.markdown)
+    assert sorted(at.session_state["dq_selected"]) == sorted(ids) and other not in at.session_state["dq_selected"]
+    for i in ids:
+        assert _status(app_db, i) == "registered"
+    assert _status(app_db, other) == "reported"
 
 
 def test_two_dispatchers_one_case(app_db):
@@ -186,13 +207,13 @@ def test_grid_officer_reports_with_typed_gcj02_and_verifies(app_db):
     _ok(at)
     assert any("在办案件 0" in m.value for m in at.markdown)
     glon, glat = crs.from_wgs84(110.2, 21.8, "gcj02")
-    at.selectbox(key="mg_category").set_value("街面秩序").run()
-    at.selectbox(key="mg_subcategory").set_value("占道经营").run()
-    at.text_input(key="mg_title").input("菜市场门口占道")
-    at.text_area(key="mg_description").input("早市摊位占用人行道")
-    at.selectbox(key="mg_crs").set_value("gcj02")
-    at.number_input(key="mg_lon").set_value(round(glon, 6))
-    at.number_input(key="mg_lat").set_value(round(glat, 6))
+    at.selectbox(key=mg(at, "category")).set_value("街面秩序").run()
+    at.selectbox(key=mg(at, "subcategory")).set_value("占道经营").run()
+    at.text_input(key=mg(at, "title")).input("菜市场门口占道")
+    at.text_area(key=mg(at, "description")).input("早市摊位占用人行道")
+    at.selectbox(key=mg(at, "crs")).set_value("gcj02")
+    at.number_input(key=mg(at, "lon")).set_value(round(glon, 6))
+    at.number_input(key=mg(at, "lat")).set_value(round(glat, 6))
     at = _click(at, "提交上报")
     _ok(at)
     assert "已上报" in _messages(at), _messages(at)
@@ -202,12 +223,12 @@ def test_grid_officer_reports_with_typed_gcj02_and_verifies(app_db):
         assert e.lon == pytest.approx(110.2, abs=2e-6) and e.lat == pytest.approx(21.8, abs=2e-6)
         eid = e.id
     # outside the officer's grid (the form was emptied after the report: fill it again)
-    at.selectbox(key="mg_category").set_value("街面秩序").run()
-    at.selectbox(key="mg_subcategory").set_value("占道经营").run()
-    at.text_area(key="mg_description").input("早市摊位占用人行道")
-    at.number_input(key="mg_lon").set_value(111.9)
-    at.number_input(key="mg_lat").set_value(21.1)
-    at.selectbox(key="mg_crs").set_value("wgs84")
+    at.selectbox(key=mg(at, "category")).set_value("街面秩序").run()
+    at.selectbox(key=mg(at, "subcategory")).set_value("占道经营").run()
+    at.text_area(key=mg(at, "description")).input("早市摊位占用人行道")
+    at.number_input(key=mg(at, "lon")).set_value(111.9)
+    at.number_input(key=mg(at, "lat")).set_value(21.1)
+    at.selectbox(key=mg(at, "crs")).set_value("wgs84")
     at = _click(at, "提交上报")
     assert "不在您的管辖网格内" in _messages(at)
     # the case comes back for verification after the department's feedback
@@ -253,12 +274,12 @@ def test_the_whole_loop_through_the_pages(app_db):
     """Report on the phone view, register and dispatch on the console, sign and feed back in the
     department, verify in the grid, close on the console — then it shows in the timeline and the figures."""
     phone = _app("my_grid.py", GRID_OFFICER)
-    phone.selectbox(key="mg_category").set_value("市容环境").run()
-    phone.selectbox(key="mg_subcategory").set_value("暴露垃圾").run()
-    phone.text_input(key="mg_title").input("桥头垃圾堆积")
-    phone.text_area(key="mg_description").input("桥头两侧垃圾堆积，有异味")
-    phone.number_input(key="mg_lon").set_value(110.2)
-    phone.number_input(key="mg_lat").set_value(21.9)
+    phone.selectbox(key=mg(phone, "category")).set_value("市容环境").run()
+    phone.selectbox(key=mg(phone, "subcategory")).set_value("暴露垃圾").run()
+    phone.text_input(key=mg(phone, "title")).input("桥头垃圾堆积")
+    phone.text_area(key=mg(phone, "description")).input("桥头两侧垃圾堆积，有异味")
+    phone.number_input(key=mg(phone, "lon")).set_value(110.2)
+    phone.number_input(key=mg(phone, "lat")).set_value(21.9)
     phone = _click(phone, "提交上报")
     assert "已上报" in _messages(phone)
     with session_scope(app_db, readonly=True) as s:

@@ -17,7 +17,7 @@ from events.limits import LIMITS
 from store.db import session_scope
 from store.models import Event
 from tests.test_events_pages import _app, _click, _messages, _ok, app_db  # noqa: F401 - app_db is a fixture
-from tests.test_events_support import DUTY, GRID_OFFICER, POINT, dept, drive, jpeg_bytes, new_case
+from tests.test_events_support import DUTY, GRID_OFFICER, POINT, dept, drive, jpeg_bytes, mg, new_case
 
 
 def _count(engine) -> int:  # noqa: ANN001
@@ -26,11 +26,11 @@ def _count(engine) -> int:  # noqa: ANN001
 
 
 def _fill(at, *, description: str = "桥头两侧垃圾堆积，有异味"):  # noqa: ANN001, ANN202
-    at.selectbox(key="mg_category").set_value("市容环境").run()
-    at.selectbox(key="mg_subcategory").set_value("暴露垃圾").run()
-    at.text_area(key="mg_description").input(description)
-    at.number_input(key="mg_lon").set_value(POINT[0])
-    at.number_input(key="mg_lat").set_value(POINT[1])
+    at.selectbox(key=mg(at, "category")).set_value("市容环境").run()
+    at.selectbox(key=mg(at, "subcategory")).set_value("暴露垃圾").run()
+    at.text_area(key=mg(at, "description")).input(description)
+    at.number_input(key=mg(at, "lon")).set_value(POINT[0])
+    at.number_input(key=mg(at, "lat")).set_value(POINT[1])
     return at
 
 
@@ -53,7 +53,7 @@ def test_an_empty_report_names_every_missing_field_and_writes_nothing(app_db):
         assert expected in errors, errors
     assert _count(app_db) == 0
     # A description alone is still not a report: the location and the classification are missing.
-    at.text_area(key="mg_description").input("有垃圾")
+    at.text_area(key=mg(at, "description")).input("有垃圾")
     at = _click(at, "提交上报")
     assert "请选择问题大类" in _errors(at) and "请填写问题描述" not in _errors(at)
     assert _count(app_db) == 0
@@ -61,8 +61,8 @@ def test_an_empty_report_names_every_missing_field_and_writes_nothing(app_db):
 
 def test_a_report_empties_the_form_and_shows_the_new_case_number(app_db):
     at = _fill(_app("my_grid.py", GRID_OFFICER))
-    at.text_input(key="mg_title").input("桥头垃圾")
-    at.text_input(key="mg_address").input("桥头路 1 号")
+    at.text_input(key=mg(at, "title")).input("桥头垃圾")
+    at.text_input(key=mg(at, "address")).input("桥头路 1 号")
     at = _click(at, "提交上报")
     _ok(at)
     with session_scope(app_db, readonly=True) as s:
@@ -70,8 +70,8 @@ def test_a_report_empties_the_form_and_shows_the_new_case_number(app_db):
         assert (event.title, event.address, event.description) == ("桥头垃圾", "桥头路 1 号", "桥头两侧垃圾堆积，有异味")
         assert event.client_token and event.reporter_user == GRID_OFFICER.username
     assert f"案件编号 #{event.id}" in _shown(_messages(at))
-    assert at.text_input(key="mg_title").value == "" and at.text_area(key="mg_description").value == ""
-    assert at.selectbox(key="mg_category").value is None and at.number_input(key="mg_lon").value is None
+    assert at.text_input(key=mg(at, "title")).value == "" and at.text_area(key=mg(at, "description")).value == ""
+    assert at.selectbox(key=mg(at, "category")).value is None and at.number_input(key=mg(at, "lon")).value is None
     # The new case is the one open in 我的案件.
     assert at.selectbox(key="mg_pick").value == event.id
     # Submitting the emptied form is refused as empty, not taken as a second report.
@@ -139,10 +139,10 @@ def test_a_30000_character_description_is_refused_and_the_widgets_state_their_li
                               lat=POINT[1], description="字" * 30_000)
     assert not out.ok and "问题描述不能超过 2000 字（现有 30000 字）" in out.message
     at = _app("my_grid.py", GRID_OFFICER)
-    assert at.text_area(key="mg_description").proto.max_chars == LIMITS["description"]
-    for key, field in (("mg_title", "title"), ("mg_address", "address"), ("mg_rname", "reporter_name"),
-                       ("mg_rphone", "reporter_phone")):
-        assert at.text_input(key=key).proto.max_chars == LIMITS[field], key
+    assert at.text_area(key=mg(at, "description")).proto.max_chars == LIMITS["description"]
+    for key, field in (("title", "title"), ("address", "address"), ("rname", "reporter_name"),
+                       ("rphone", "reporter_phone")):
+        assert at.text_input(key=mg(at, key)).proto.max_chars == LIMITS[field], key
 
 
 def test_workflow_comments_and_emergency_notes_have_limits(app_db):
@@ -169,7 +169,7 @@ def _pdf() -> bytes:
 
 def test_a_pdf_as_photo_is_refused_in_chinese_and_no_case_is_created(app_db):
     at = _fill(_app("my_grid.py", GRID_OFFICER))
-    at.file_uploader(key="mg_photos_1").set_value(("现场.pdf", _pdf(), "application/pdf")).run()
+    at.file_uploader(key=mg(at, "photos")).set_value(("现场.pdf", _pdf(), "application/pdf")).run()
     assert "照片「现场.pdf」不是 JPEG 或 PNG 图片" in _errors(at)  # said at once, before submitting
     at = _click(at, "提交上报")
     _ok(at)
@@ -203,4 +203,4 @@ def test_a_typed_location_is_not_overwritten_and_the_photo_rules_are_stated(app_
     labels = [u.proto.label for u in at.get("file_uploader")]
     assert any("JPEG/PNG" in label and "MB" in label and "最多 3 张" in label for label in labels), labels
     at.run()
-    assert (at.number_input(key="mg_lon").value, at.number_input(key="mg_lat").value) == POINT
+    assert (at.number_input(key=mg(at, "lon")).value, at.number_input(key=mg(at, "lat")).value) == POINT

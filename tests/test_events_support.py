@@ -95,3 +95,9 @@ def png_bytes(size=(8, 8)) -> bytes:  # noqa: ANN001
     buf = io.BytesIO()
     Image.new("RGB", size, (10, 200, 10)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def mg(at, name: str) -> str:  # noqa: ANN001
+    """The session key of 我的网格's report-form widget `name` in the form number now shown
+    (pages/my_grid.py renews every key after a successful report so the browser empties the form)."""
+    return f"mg_{name}__{at.session_state['mg_form_n']}"

@@ -37,6 +37,7 @@ from store.db import get_engine, session_scope
 from store.models import Alert, Department, Event, Region, Resource, Sensor, User
 from store.period import Period
 from store.scope import Viewer
+from tests.test_events_support import mg
 from ui import plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,12 +265,12 @@ def test_case_actions_show_the_outside_text_they_quote_as_text(city):
     outside (the dispatch suggestion), and the forms of the case panel."""
     _url, viewers, ids = city
     at = _run("pages/my_grid.py", viewers["wangge"])
-    at.selectbox(key="mg_category").set_value("市容环境").run()
-    at.selectbox(key="mg_subcategory").set_value("暴露垃圾").run()
-    at.text_area(key="mg_description").input(PAYLOAD)
-    at.number_input(key="mg_lon").set_value(110.9)
-    at.number_input(key="mg_lat").set_value(21.6)
-    at.text_input(key="mg_rphone").input(NAME[:20])
+    at.selectbox(key=mg(at, "category")).set_value("市容环境").run()
+    at.selectbox(key=mg(at, "subcategory")).set_value("暴露垃圾").run()
+    at.text_area(key=mg(at, "description")).input(PAYLOAD)
+    at.number_input(key=mg(at, "lon")).set_value(110.9)
+    at.number_input(key=mg(at, "lat")).set_value(21.6)
+    at.text_input(key=mg(at, "rphone")).input(NAME[:20])
     next(b for b in at.button if b.label == "提交上报").click()
     at.run()
     problems, text = page_problems(at)

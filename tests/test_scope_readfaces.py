@@ -124,6 +124,8 @@ def _argument(draw, name: str, param: inspect.Parameter, viewer: Viewer, demo): 
         return _pick_id(draw, demo["resources"], viewer, lambda i: is_within(demo["resources"][i] or "", zone))
     if name == "period":
         return draw(st.sampled_from([Period.parse("2026-11"), Period.parse("2026-10"), Period.parse("2026")]))
+    if name == "metric":
+        return draw(st.sampled_from(["PM2.5", "O3", "noise_leq"]))
     if name == "now":
         return NOW
     if name == "today":

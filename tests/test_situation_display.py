@@ -190,3 +190,30 @@ def test_wall_probe_is_a_same_origin_script_file():
     assert "screen" in script and "http" not in script.replace("location.href", "")
     w, h = wall_parts.map_size(3840, 2160)
     assert h == int(2160 * wall_parts.MAP_SHARE) and 2200 < w < 2400
+
+
+# -- the reading time of a 最新值 figure (the wall's 实时PM2.5) --------------------------------------------------
+def test_live_station_figure_carries_its_reading_time_and_is_marked_once_late(demo_db_url, use_database):
+    from store.db import get_engine
+    from store.scope import Viewer
+
+    use_database(demo_db_url)
+    city = Viewer("lingdao", "leader", "440900")
+    ind = kpis.library()["env_pm25_now"]
+    assert kpis._station_metric(ind) == ("PM2.5", "air")  # noqa: SLF001
+    from sensors.views import SensorViews
+    with SensorViews.open(get_engine(), city) as v:
+        newest = v.latest_reading_time("PM2.5", "440900", "air")
+    assert newest is not None
+    tile = _tile("30.0", "µg/m³", "green")
+    (fresh,) = kpis.with_reading_times([tile], [ind], city, "440900", now=newest + timedelta(minutes=20))
+    assert fresh.reading_time and fresh.lateness is None
+    (delayed,) = kpis.with_reading_times([tile], [ind], city, "440900", now=newest + timedelta(hours=2, minutes=30))
+    assert delayed.lateness == "延迟"
+    html = kpi_tiles.tile_html(fresh)
+    assert "读数时间" in html and "已" not in html.split("读数时间")[1]
+    (late,) = kpis.with_reading_times([tile], [ind], city, "440900", now=newest + timedelta(hours=4))
+    assert late.lateness == "过期" and "（已过期）" in kpi_tiles.tile_html(late)
+    # An indicator that is not a station's newest reading gets no time.
+    other = kpis.library()["env_pm25"]
+    assert kpis.with_reading_times([tile], [other], city, "440900") == [tile]

@@ -17,7 +17,7 @@ from store.db import dispose_engines, session_scope
 from store.models import AuditEntry, Event, Supervision
 from store.scope import Viewer
 from supervision import actions as supervision_actions
-from tests.test_events_support import (CITY_CGJ, DUTY, GRID, GRID_OFFICER, LEADER, POINT, STREET_OFFICE, dept, drive,
+from tests.test_events_support import (CITY_CGJ, DUTY, GRID, GRID_OFFICER, LEADER, POINT, STREET_OFFICE, dept, drive, mg,
                                        new_case, prepare)
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -62,11 +62,11 @@ def _recent(hours: float = 1) -> datetime:
 
 
 def _fill_report(at: AppTest) -> AppTest:
-    at.selectbox(key="mg_category").set_value("市容环境").run()
-    at.selectbox(key="mg_subcategory").set_value("暴露垃圾").run()
-    at.text_area(key="mg_description").set_value("路口堆放垃圾")
-    at.number_input(key="mg_lon").set_value(NEAR[0])
-    at.number_input(key="mg_lat").set_value(NEAR[1])
+    at.selectbox(key=mg(at, "category")).set_value("市容环境").run()
+    at.selectbox(key=mg(at, "subcategory")).set_value("暴露垃圾").run()
+    at.text_area(key=mg(at, "description")).set_value("路口堆放垃圾")
+    at.number_input(key=mg(at, "lon")).set_value(NEAR[0])
+    at.number_input(key=mg(at, "lat")).set_value(NEAR[1])
     return at.run()
 
 
@@ -85,7 +85,7 @@ def test_report_form_warns_of_duplicates_and_takes_the_answer(app_db, answer):
     at = _fill_report(_app("my_grid.py", GRID_OFFICER))
     _ok(at)
     assert "疑似重复" in _text(at) and "附近已有" in _text(at)
-    radio = at.radio(key="mg_dup_1-answer")
+    radio = at.radio(key=mg(at, "dup") + "-answer")
     radio.set_value(original.id if answer == "link" else 0).run()
     next(b for b in at.button if b.label == "提交上报").click()
     at.run()

@@ -45,11 +45,15 @@ def pending_outcome(key: str) -> event_actions.Outcome | None:
     return st.session_state.get(_outcome_key(key))
 
 
-def show_outcome(key: str) -> None:
-    """Show the pending outcome on its own (once): for a page whose acted-on case has left its list."""
+def show_outcome(key: str, slot=None) -> None:  # noqa: ANN001 - a Streamlit placeholder
+    """Show the pending outcome on its own (once): for a page whose acted-on case has left its list.
+    With `slot` (an st.empty() the page always draws at that spot) the message fills the slot, so the
+    elements below keep their places in the page and the browser does not rebuild them (a map torn
+    down and redrawn after every action cost ~1 s of software WebGL)."""
     outcome = st.session_state.pop(_outcome_key(key), None)
     if outcome is not None:
-        (plain.success if outcome.ok else plain.warning)(outcome.message)
+        with slot if slot is not None else st.container():
+            (plain.success if outcome.ok else plain.warning)(outcome.message)
 
 
 def load(engine: Engine, viewer: Viewer, case_id: int) -> tuple[dict, dict | None] | None:
@@ -89,9 +93,10 @@ def render(engine: Engine, viewer: Viewer, case_id: int, key: str = "case") -> d
     if loaded is None:
         return None
     case, shape = loaded
+    notice = st.empty()  # always drawn: a message in it does not move the panel's map (see show_outcome)
     outcome = pending_outcome(key)
     if outcome is not None and outcome.case_id == case["id"]:
-        show_outcome(key)
+        show_outcome(key, notice)
     state = case["deadline_state"]
     badge = _badge(statuses.DEADLINE_COLORS[state], DEADLINE_STATE_NAMES[state]) if state else ""
     urgent = " :red-badge[紧急]" if case["priority"] == "urgent" else ""
@@ -132,7 +137,7 @@ def render(engine: Engine, viewer: Viewer, case_id: int, key: str = "case") -> d
     with right:
         _map(case, shape)
     if case["photos"]:
-        cols = st.columns(min(3, len(case["photos"])))
+        cols = st.columns(3)  # always a third of the width: a single photo is not blown up to the page
         for i, photo in enumerate(case["photos"]):
             cols[i % len(cols)].image(photo["path"], caption=plain.md(f"{photo['stage']} · {photo['name']}"),
                                       width="stretch")

@@ -17,6 +17,7 @@ from ui import plain
 ARROWS = {"up": "▲", "down": "▼", "flat": "▶"}
 GOOD, BAD, NEUTRAL = "#2BB673", "#E5484D", "#9FB3D1"
 PLAIN_VALUE = "#E6EDF7"
+LATE = "#F5A623"
 
 DESK_CSS = """<style>
 .kpi-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 10px; }
@@ -30,6 +31,7 @@ DESK_CSS = """<style>
 .kpi .kpi-s { font-size: 12px; margin-left: 6px; font-weight: 400; }
 .kpi .kpi-c { font-size: 12px; color: #9FB3D1; display: flex; flex-wrap: wrap; gap: 0 12px; min-height: 1.3em; }
 .kpi .kpi-c .a { margin: 0 2px; }
+.kpi .kpi-t { font-size: 12px; color: #7F93B0; }
 </style>"""
 
 
@@ -60,7 +62,18 @@ def tile_html(tile: Tile, *, show_domain: bool = False) -> str:
     else:
         value = f'<div class="kpi-v nodata">{plain.html(tile.value_text)}</div>'
     return (f'<div class="kpi" data-testid="kpi-tile">{head}<div class="kpi-n">{plain.html(tile.name)}</div>'
-            f'{value}<div class="kpi-c">{changes_html(tile)}</div></div>')
+            f'{value}<div class="kpi-c">{changes_html(tile)}</div>{reading_html(tile)}</div>')
+
+
+def reading_html(tile: Tile) -> str:
+    """The reading time of a 最新值 figure; amber with 延迟/过期 once the next reading is overdue."""
+    if not tile.reading_time:
+        return ""
+    if tile.lateness:
+        return (f'<div class="kpi-t late" style="color:{LATE}">读数时间 {plain.html(tile.reading_time)}'
+                f'（已{plain.html(tile.lateness)}）</div>')
+    return f'<div class="kpi-t">读数时间 {plain.html(tile.reading_time)}</div>'
+
 
 
 def grid_html(tiles: list[Tile], css_class: str = "kpi-grid", *, show_domain: bool = False) -> str:

@@ -55,6 +55,7 @@ html, body, [data-testid="stAppViewContainer"], [data-testid="stMain"] { overflo
 .wall-cards .kpi-s { font-size: 0.7vw; margin-left: 0.4vw; font-weight: 400; }
 .wall-cards .kpi-c { font-size: 0.75vw; color: #9FB3D1; display: flex; flex-wrap: wrap; gap: 0 0.8vw; }
 .wall-cards .kpi-c .a { margin: 0 0.15vw; }
+.wall-cards .kpi-t { font-size: 0.7vw; color: #7F93B0; }
 .wall-bottom { display: flex; gap: 0.8vw; height: 22.5vh; }
 .wall-legend, .wall-ticker { background: #0B1730; border: 0.08vw solid #1E3A66; border-radius: 0.4vw;
   padding: 0.6vh 0.7vw; overflow: hidden; box-sizing: border-box; }

@@ -172,7 +172,6 @@ def _report(j: Journey, day: Day, key: str, *, spot: tuple[float, float] | None,
     return case_id
 
 
-@pytest.mark.xfail(reason="Known defect (issue 18, next session): after a successful report the form is not emptied in the browser (pages/my_grid.py new_form pops widget keys; the browser keeps the values)", strict=False)
 def test_grid_officer_reports_on_a_phone(day, jbrowser):
     with Journey(jbrowser, day.url, "1-网格员上报", **PHONE) as j:
         page = j.page
@@ -239,7 +238,6 @@ def _rows_by_id(j: Journey, nth: int = 0) -> dict[int, list[str]]:
     return out
 
 
-@pytest.mark.xfail(reason="Known defects (issue 18, next session): the dispatch table keeps its selection by row position across list changes, and after a batch 立案/派遣 the list is not redrawn until the next refresh (pages/dispatch.py)", strict=False)
 def test_duty_officer_registers_and_dispatches(day, jbrowser):
     a, b, c, d = (day.case(k) for k in "ABCD")
     with Journey(jbrowser, day.url, "2-值班员立案派遣", DESK) as j:
@@ -301,7 +299,7 @@ def test_duty_officer_registers_and_dispatches(day, jbrowser):
             j.button("批量派遣（3 件）")
         j.see("成功 3 件")
         j.shot("批量派遣-成功")
-        rows = _rows_by_id(j)
+        rows = {} if j.main.get_by_text("没有符合条件的案件").count() else _rows_by_id(j)
         j.expect(not {b, c, d} & set(rows), "after 批量派遣 the queue still lists the dispatched cases")
         # The list they moved to: 待签收, with the bureau the routing chose.
         with j.step("状态筛选", kind="input"):
@@ -406,7 +404,6 @@ def test_department_signs_feeds_back_returns_and_asks_more_time(day, jbrowser):
         j.shot(f"已反馈-{d}")
 
 
-@pytest.mark.xfail(reason="Known defect (issue 18, next session): after 核查 the grid page opens another case in place of the one acted on (pages/my_grid.py)", strict=False)
 def test_grid_officer_verifies_pass_and_fail(day, jbrowser):
     a, d = day.case("A"), day.case("D")
     with Journey(jbrowser, day.url, "4-网格员核查", **PHONE) as j:
