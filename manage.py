@@ -20,10 +20,12 @@ from indicators import cli as indicators_cli
 from open311 import cli as open311_cli
 from sensors import cli as sensors_cli
 from store import cli as store_cli
+from store import partition_cli
 from supervision import cli as supervision_cli
 
 COMMAND_MODULES = (
     store_cli,       # migrate, info
+    partition_cli,   # partitions list|ensure|detach (PostgreSQL)
     demo_cli,        # seed-demo
     geo_cli,         # import-boundaries, locate, export-boundaries
     auth_cli,        # create-user, set-password, deactivate-user, unlock-user, list-users

@@ -2,7 +2,7 @@
 
 One place for what varies per deployment (database, city, SLA table, map style...).
 Environment override: CITYOPS_<SECTION>_<KEY>=value (values parsed as TOML when possible),
-plus DATABASE_URL for [database].url.
+plus DATABASE_URL for [database].url and DATABASE_REPLICA_URL for [database].replica_url.
 """
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def _apply_env(cfg: dict) -> dict:
             cfg[parts[0]][parts[1]] = _parse_env_value(raw)
     if os.environ.get("DATABASE_URL"):
         cfg.setdefault("database", {})["url"] = os.environ["DATABASE_URL"]
+    if os.environ.get("DATABASE_REPLICA_URL"):
+        cfg.setdefault("database", {})["replica_url"] = os.environ["DATABASE_REPLICA_URL"]
     return cfg
 
 
@@ -55,3 +57,9 @@ def database_url() -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
         url = prefix + str(ROOT / url[len(prefix):])
     return url
+
+
+def replica_url() -> str | None:
+    """The read replica's URL ([database].replica_url / DATABASE_REPLICA_URL), or None: no replica."""
+    url = str(get_settings()["database"].get("replica_url") or "").strip()
+    return url or None

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 import settings
 from auth import passwords, sessions, totp
 from auth.roles import ADMIN_ROLES, ROLE_NAMES, can, role_label
-from store import region_codes
+from store import db, region_codes
 from store.models import AuditEntry, Region, User, utcnow
 from store.models.auth import AuthSession
 from store.period import local_tz
@@ -156,6 +156,15 @@ class AuthViews(ReadFace):
         self._require("view_audit", message="无权查看审计日志（审计管理员的职责）")
         stmt = select(AuditEntry.action).distinct().where(self._audit_scope()).order_by(AuditEntry.action)
         return list(self.session.execute(stmt).scalars())
+
+    # ------------------------------------------------------------ the database's read replica
+
+    def replica_status(self) -> dict | None:
+        """The read replica's state and lag (store.db.replica_status; None when none is configured), for
+        the system administrator, who runs the servers. Read from both servers themselves, not this
+        face's session (which may be on the replica)."""
+        self._require("manage_exchange", message="无权查看数据库副本状态（系统管理员的职责）")
+        return db.replica_status()
 
     # ------------------------------------------------------------ one's own account
 

@@ -1,8 +1,12 @@
-"""python -m bench [--scale demo|tenth|city] [--backend sqlite|postgres] [--out FILE.json] [--rebuild] [--journeys]
+"""python -m bench [--scale demo|tenth|city] [--backend sqlite|postgres] [--out FILE.json] [--rebuild] [--repeat N]
+[--cold-runs N] [--journeys]
 
 Builds (or reuses) a database at that scale with the demo generator and measures what a command centre
-feels: seed time and size, overview server time cold and warm, first views of a district and a grid,
-the indicator engine, map payloads, peak memory, and two aggregations against a DuckDB reference.
+feels: seed time and size; the whole rerun a signed-in leader triggers on the overview (app.py with its
+session check and sidebar, then the page: bench/overview_probe.py) cold, warm, after a case write, and on
+the first view of a district and a grid; the indicator engine; map payloads; peak memory; and two
+aggregations against a DuckDB reference. Repeated figures are run --repeat times (the reference queries
+at least 31) and reported as median with p10–p90 and min–max, beside the load average they ran under.
 Beside them, the browser-felt time of each step of the journey tests (bench/journeys.py; --journeys runs
 them first, with WebGL and without). Prints a table and writes JSON.
 """
@@ -30,12 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--rebuild", action="store_true", help="drop and rebuild the benchmark database")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=31,
+                        help="timed runs of each repeated figure (the DuckDB reference queries: at least 31)")
+    parser.add_argument("--cold-runs", type=int, default=3,
+                        help="fresh processes for the cold overview (one cold rerun each)")
     parser.add_argument("--journeys", action="store_true",
                         help="also run the browser journeys, with WebGL and without (bench/journeys.py)")
     args = parser.parse_args(argv)
 
-    figures = measure.run(args.scale, args.backend, rebuild=args.rebuild, repeat=args.repeat)
+    figures = measure.run(args.scale, args.backend, rebuild=args.rebuild, repeat=args.repeat,
+                          cold_runs=args.cold_runs)
     print(measure.table(figures, TARGETS if args.scale == "city" else {}))
     if args.journeys:
         journeys.run()

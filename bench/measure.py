@@ -1,20 +1,23 @@
-"""The measurements behind `python -m bench`."""
+"""The measurements behind `python -m bench`.
+
+Every repeated figure carries its spread and the load average it ran under (bench/timing.py): the flat
+`<name>_ms` key is the median (what bench/report.py tabulates), `timings[<name>]` holds n, median, p10,
+p90, min, max and load_1m. The overview figures are whole reruns through app.py (bench/overview_probe.py).
+"""
 from __future__ import annotations
 
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
-from bench import exchange, geocoding, supervision
+from bench import exchange, geocoding, supervision, timing
 from store.db import get_engine, session_scope
 from store.models import Event, Meta, Region
 from store.period import Period
@@ -83,37 +86,54 @@ def sample_codes(url: str) -> tuple[str, str, str, str]:
     return city, district, street, grid
 
 
-def overview_times(url: str, city: str, district: str, grid: str, repeat: int) -> dict:
+def _probe(url: str, args: list[str]) -> dict:
     env = dict(os.environ, DATABASE_URL=url)
-    out = subprocess.run([sys.executable, "-m", "bench.overview_probe", city, district, grid, PERIOD.key,
-                          str(repeat)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    out = subprocess.run([sys.executable, "-m", "bench.overview_probe", *args], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(f"overview probe failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def timed(fn, repeat: int = 3) -> float:  # noqa: ANN001
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return round(statistics.median(times), 1)
+def overview_times(url: str, city: str, district: str, grid: str, repeat: int, cold_runs: int = 3) -> dict:
+    """The whole rerun of the city overview through app.py (bench/overview_probe.py): cold in `cold_runs`
+    fresh processes (one cold run each: a process's caches are cold once), warm `repeat` times in the first,
+    after a case write, and the first views of a district and a grid."""
+    args = [city, district, grid, PERIOD.key, str(repeat)]
+    main = _probe(url, args)
+    colds = [main["overview_cold_ms"]] + [_probe(url, [*args, "--cold-only"])["overview_cold_ms"]
+                                          for _ in range(max(0, cold_runs - 1))]
+    starts = [main["server_startup_ms"]]
+    timings = {"overview_cold": timing.spread(colds), "overview_warm": main.pop("overview_warm"),
+               "overview_after_case_write": main.pop("overview_after_case_write")}
+    out = {**main, "overview_cold_ms": timings["overview_cold"]["median"],
+           "overview_warm_ms": timings["overview_warm"]["median"],
+           "overview_after_case_write_ms": timings["overview_after_case_write"]["median"],
+           "server_startup_ms": round(sum(starts) / len(starts), 1), "timings": timings}
+    return out
 
 
-def engine_times(url: str, city: str) -> dict:
+def timed(fn, repeat: int = 3) -> dict:  # noqa: ANN001
+    """spread() of `repeat` timed runs after one untimed warm-up."""
+    return timing.measure(fn, repeat)
+
+
+def engine_times(url: str, city: str, repeat: int) -> dict:
     import indicators  # imported after DATABASE_URL is set for this run (settings are read at import)
 
     engine = get_engine(url)
     ids = list(indicators.load_library())
-    all_districts = timed(lambda: indicators.compute_children_many(ids, city, PERIOD, SYSTEM, engine=engine))
+    all_districts = timed(lambda: indicators.compute_children_many(ids, city, PERIOD, SYSTEM, engine=engine),
+                          repeat)
     one = "cm_close_ontime_rate" if "cm_close_ontime_rate" in ids else ids[0]
     def all_grids() -> None:
         frame = indicators.compute_children(one, city, PERIOD, SYSTEM, engine=engine, level="grid")
         assert len(frame) > 0
 
-    return {"indicators": len(ids), "all_indicators_all_districts_ms": all_districts,
-            "one_indicator_all_grids_ms": timed(all_grids), "one_indicator_id": one}
+    grids = timed(all_grids, repeat)
+    return {"indicators": len(ids), "all_indicators_all_districts_ms": all_districts["median"],
+            "one_indicator_all_grids_ms": grids["median"], "one_indicator_id": one,
+            "timings": {"all_indicators_all_districts": all_districts, "one_indicator_all_grids": grids}}
 
 
 def map_bytes(url: str, city: str, street: str) -> dict:
@@ -141,7 +161,7 @@ def map_bytes(url: str, city: str, street: str) -> dict:
     return out
 
 
-def duckdb_reference(url: str) -> dict:
+def duckdb_reference(url: str, repeat: int) -> dict:
     """The same two aggregations by hand in DuckDB over Parquet exports: the near-limit reference."""
     import duckdb
     import pandas as pd
@@ -160,12 +180,13 @@ def duckdb_reference(url: str) -> dict:
     frame(select(SensorDaily.district_code, SensorDaily.day, SensorDaily.value).where(SensorDaily.metric == "AQI"),
           ["district_code", "day", "value"]).to_parquet(tmp / "sensor_daily.parquet")
 
+    runs = max(repeat, timing.MIN_REFERENCE_RUNS)
     con = duckdb.connect()
     q1 = ("SELECT district_code, status, count(*) FROM read_parquet(?) "
           "WHERE reported_at >= ? AND reported_at < ? GROUP BY 1, 2")
     q2 = "SELECT district_code, day, avg(value) FROM read_parquet(?) WHERE day >= ? AND day < ? GROUP BY 1, 2"
-    duck1 = timed(lambda: con.execute(q1, [str(tmp / "events.parquet"), start, end]).fetchall())
-    duck2 = timed(lambda: con.execute(q2, [str(tmp / "sensor_daily.parquet"), start, end]).fetchall())
+    duck1 = timed(lambda: con.execute(q1, [str(tmp / "events.parquet"), start, end]).fetchall(), runs)
+    duck2 = timed(lambda: con.execute(q2, [str(tmp / "sensor_daily.parquet"), start, end]).fetchall(), runs)
 
     from sqlalchemy import func as F
 
@@ -180,31 +201,41 @@ def duckdb_reference(url: str) -> dict:
                 SensorDaily.metric == "AQI", SensorDaily.day >= start, SensorDaily.day < end)
                 .group_by(SensorDaily.district_code, SensorDaily.day)).all()
 
-    o1, o2 = timed(ours1), timed(ours2)
-    return {"events_by_district_status_ms": o1, "duckdb_events_by_district_status_ms": duck1,
-            "ratio_events_by_district_status": round(o1 / max(duck1, 0.01), 2),
-            "daily_aqi_by_district_ms": o2, "duckdb_daily_aqi_by_district_ms": duck2,
-            "ratio_daily_aqi_by_district": round(o2 / max(duck2, 0.01), 2)}
+    o1, o2 = timed(ours1, runs), timed(ours2, runs)
+    return {"events_by_district_status_ms": o1["median"], "duckdb_events_by_district_status_ms": duck1["median"],
+            "ratio_events_by_district_status": round(o1["median"] / max(duck1["median"], 0.01), 2),
+            "daily_aqi_by_district_ms": o2["median"], "duckdb_daily_aqi_by_district_ms": duck2["median"],
+            "ratio_daily_aqi_by_district": round(o2["median"] / max(duck2["median"], 0.01), 2),
+            "timings": {"events_by_district_status": o1, "duckdb_events_by_district_status": duck1,
+                        "daily_aqi_by_district": o2, "duckdb_daily_aqi_by_district": duck2}}
 
 
-def run(scale: str, backend: str, *, rebuild: bool = False, repeat: int = 5) -> dict:
+def _merge(figures: dict, part: dict) -> None:
+    """Add a part's figures; its per-figure spreads go under figures["timings"]."""
+    spreads = part.pop("timings", {})
+    figures.update(part)
+    figures.setdefault("timings", {}).update(spreads)
+
+
+def run(scale: str, backend: str, *, rebuild: bool = False, repeat: int = 31, cold_runs: int = 3) -> dict:
     url = database_url(scale, backend)
-    figures: dict = {"scale": scale, "backend": backend, "period": PERIOD.key}
+    figures: dict = {"scale": scale, "backend": backend, "period": PERIOD.key,
+                     "loadavg_start": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
     figures.update(ensure_database(url, scale, rebuild))
     figures["db_bytes"] = database_bytes(url)
     with session_scope(get_engine(url), readonly=True) as s:
         figures["events"] = s.scalar(select(func.count()).select_from(Event))
         figures["grids"] = s.scalar(select(func.count()).select_from(Region).where(Region.level == "grid"))
     city, district, street, grid = sample_codes(url)
-    figures.update(overview_times(url, city, district, grid, repeat))
+    _merge(figures, overview_times(url, city, district, grid, repeat, cold_runs))
     # This process stands in for the server for the engine and map figures: start it the same way
     # (server.py settles the heap at start-up; a full collection otherwise lands in a timed run).
     from ui import heap
 
     heap.settle()
-    figures.update(engine_times(url, city))
+    _merge(figures, engine_times(url, city, repeat))
     figures.update(map_bytes(url, city, street))
-    figures.update(duckdb_reference(url))
+    _merge(figures, duckdb_reference(url, repeat))
     figures.update(supervision.supervision_figures(url, UNTIL_DT, PERIOD))  # duplicate check, 研判, 考核评价
     figures.update(exchange.exchange_figures(url))  # the outbox write on a 立案, delivery throughput (issue 22)
     # The dashboard's memory: this process (engine, maps, DuckDB) and the page probe; seeding ran in its
@@ -214,17 +245,32 @@ def run(scale: str, backend: str, *, rebuild: bool = False, repeat: int = 5) -> 
     # Geocoding against a 100k-address base built over this city's streets; after the memory figure,
     # since that test base lives only in this process and is not the dashboard's.
     figures.update(geocoding.geocode_figures(url))
+    figures["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     return figures
 
 
 def table(figures: dict, targets: dict) -> str:
+    """The flat figures (medians, for repeated ones) against the targets, then each repeated figure's
+    spread beside the load average it ran under."""
     lines = [f"{'figure':40s} {'value':>16s} {'target':>12s}"]
     for key, value in figures.items():
-        if isinstance(value, list):
+        if isinstance(value, (list, dict)):
             continue
         target = targets.get(key)
         mark = ""
         if target is not None and isinstance(value, (int, float)):
             mark = "  ok" if value <= target else "  MISSED"
         lines.append(f"{key:40s} {str(value):>16s} {'' if target is None else str(target):>12s}{mark}")
+    lines.append("")
+    lines.append(spread_table(figures))
+    return "\n".join(lines)
+
+
+def spread_table(figures: dict) -> str:
+    load = " / ".join(f"{a}→{b}" for a, b in zip(figures.get("loadavg_start", []), figures.get("loadavg_end", [])))
+    lines = [f"load average (1, 5, 15 min) start→end: {load or '—'} on {figures.get('cpus', '?')} CPUs",
+             f"{'repeated figure (ms)':36s} {'n':>4s} {'median':>10s} {'p10–p90':>19s} {'min–max':>19s} {'load 1m':>8s}"]
+    for name, t in figures.get("timings", {}).items():
+        band, span = f"{t['p10']:g}–{t['p90']:g}", f"{t['min']:g}–{t['max']:g}"
+        lines.append(f"{name:36s} {t['n']:>4d} {t['median']:>10g} {band:>19s} {span:>19s} {t['load_1m']:>8g}")
     return "\n".join(lines)

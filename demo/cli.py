@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from datetime import date
 
+from demo.progress import ProgressLine
 from demo.seed import AlreadySeeded, is_seeded, seed_demo
 from store.db import get_engine
 
@@ -24,11 +25,19 @@ def cmd_seed_demo(args) -> int:  # noqa: ANN001
         print("演示数据已存在，跳过生成")
         return 0
     print(f"正在生成演示城市（规模 {args.scale}，随机种子 {args.seed}）…")
+    bar = ProgressLine()
+
+    def log(line: str) -> None:
+        bar.clear()
+        print(line, flush=True)
+
     try:
-        summary = seed_demo(engine, args.scale, args.seed, args.until, force=args.force)
+        summary = seed_demo(engine, args.scale, args.seed, args.until, force=args.force, log=log, progress=bar)
     except AlreadySeeded as exc:
         print(exc)
         return 1
+    finally:
+        bar.clear()
     size = ""
     if engine.dialect.name == "sqlite" and engine.url.database:
         files = [engine.url.database + suffix for suffix in ("", "-wal")]

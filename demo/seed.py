@@ -3,9 +3,14 @@
 Every generator has the signature `generate(session, rng, scale, now) -> dict` (a summary of what it
 made) and draws only from its own seeded random stream, so a domain's data does not change when
 another generator changes. Same seed + same anchor date → the same database.
+
+The big generators (events: month by month; sensors: block by block of stations) write as they go, so
+the seed's memory stays bounded whatever the scale (city: a million cases, a year of ~2k stations); they
+take an optional `progress(done, total)` keyword, which `seed_demo` passes on with the step's label.
 """
 from __future__ import annotations
 
+import inspect as pyinspect
 import time
 from datetime import date, datetime, time as dtime, timedelta
 from zoneinfo import ZoneInfo
@@ -70,7 +75,9 @@ def is_seeded(engine: Engine) -> bool:
 
 
 def seed_demo(engine: Engine, scale_name: str = "demo", seed: int = 20261125, until: date | None = None,
-              force: bool = False, log=print) -> dict:  # noqa: ANN001
+              force: bool = False, log=print, progress=None) -> dict:  # noqa: ANN001
+    """Build the demo city. `log(line)` gets one summary line per step; `progress(label, done, total)`, if
+    given, is told how far the current step is (demo.progress.ProgressLine draws it)."""
     scale = get_scale(scale_name)
     if is_seeded(engine):
         if not force:
@@ -86,8 +93,14 @@ def seed_demo(engine: Engine, scale_name: str = "demo", seed: int = 20261125, un
         for index, (module_name, label, generate) in enumerate(GENERATORS):
             t0 = time.perf_counter()
             rng = np.random.default_rng([seed, index])
+            kwargs = {}
+            if progress is not None:
+                step = f"[{index + 1}/{len(GENERATORS)}] {label}"
+                progress(step, 0, 1)
+                if "progress" in pyinspect.signature(generate).parameters:
+                    kwargs["progress"] = lambda done, total, step=step: progress(step, done, total)
             with session_scope(engine) as session:
-                part = generate(session, rng, scale, now)
+                part = generate(session, rng, scale, now, **kwargs)
             summary[module_name] = part
             log(f"  {label}: {part}  ({time.perf_counter() - t0:.1f} s)")
         with session_scope(engine) as session:
@@ -95,6 +108,8 @@ def seed_demo(engine: Engine, scale_name: str = "demo", seed: int = 20261125, un
                                "until": now.isoformat(), "seeded_at": datetime.now(ZoneInfo("UTC")).isoformat()}.items():
                 session.merge(Meta(key=key, value=value))
         t0 = time.perf_counter()
+        if progress is not None:
+            progress("更新统计信息", 0, 1)
         refresh_statistics(engine)
         log(f"  更新统计信息并整理日志 ({time.perf_counter() - t0:.1f} s)")
     except Exception:

@@ -140,10 +140,10 @@ def import_cases(engine: Engine, viewer: Viewer, src, *, name: str, source: str,
                  check_only: bool = False, progress: Callable[[int, int], None] | None = None,
                  client: str | None = None) -> importer.ImportReport:
     """Check (`check_only`: read-only, nothing written) or import a file of 12345 / 巡查 cases: every
-    row or none (TabularError lists every bad row)."""
-    with session_scope(engine, readonly=check_only) as session:
-        return importer.import_events(session, src, source, crs, actor=viewer, name=name, client=client,
-                                      check_only=check_only, progress=progress)
+    row or none (TabularError lists every bad row). The rows are checked and prepared outside the write
+    lock; only the final write holds it (events.importer.import_file)."""
+    return importer.import_file(engine, src, source, crs, actor=viewer, name=name, client=client,
+                                check_only=check_only, progress=progress)
 
 
 def place_case(engine: Engine, viewer: Viewer, case_id: int, lon: float, lat: float, *, crs: str = "wgs84",

@@ -6,10 +6,6 @@ from store.db import get_engine, session_scope
 from tabular import TabularError
 
 
-class _DryRun(Exception):
-    pass
-
-
 def register(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("import-events", help="从 CSV/Excel 导入 12345 工单或巡查案件（全部成功才写入）")
     p.add_argument("file", help="CSV（UTF-8 或 GBK）或 .xlsx 文件")
@@ -24,17 +20,12 @@ def register(sub) -> None:  # noqa: ANN001
 
 
 def cmd_import_events(args) -> int:  # noqa: ANN001
-    from events.importer import import_events  # loaded when the command runs, not at every manage.py start
+    from events.importer import import_file  # loaded when the command runs, not at every manage.py start
 
     engine = get_engine()
-    report = None
     try:
-        with session_scope(engine) as session:
-            report = import_events(session, args.file, args.source, args.crs)
-            if args.dry_run:
-                raise _DryRun  # leave the transaction by rollback: nothing written
-    except _DryRun:
-        pass
+        # Checked and prepared outside the write lock; only the final write holds it.
+        report = import_file(engine, args.file, args.source, args.crs, check_only=args.dry_run)
     except TabularError as exc:
         print(exc)
         return 1

@@ -26,6 +26,14 @@ departments): a milestone counts for the department on its log row (store.models
 `bump` keeps it too; `department_recount` derives it from the cases and their log in one SQL statement
 (the same on both backends), which `rebuild_department` stores after a bulk load and
 `department_differences` compares with what the writes kept.
+
+Per-case measures (store.models.CaseMeasures: 结案 hours, the 处置时长 histogram, cohort counts) live in
+the district and department copies and in event_grid_monthly (month × grid × category × source, with
+the flow counters too), not in the daily grid rollup. `bump` derives them from the milestone it is given
+(a 结案 adds its hours and counts for the cohorts of its report and 立案 days, a first feedback adds a
+histogram bin and counts for its dispatch day's cohort), so every caller that bumps a milestone keeps
+them without knowing they exist. `case_recount` defines them from the cases in SQL; `rebuild_district`
+derives the district and monthly copies set-based after a bulk load; `district_differences` checks them.
 """
 from __future__ import annotations
 
@@ -33,21 +41,30 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import Date, case, cast, delete, func, insert, literal_column, select, type_coerce, union_all
+from sqlalchemy import (Column, Date, Float, Integer, MetaData, String, Table, case, cast, delete, func, insert,
+                        literal_column, select, true, type_coerce, union_all)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 import settings
-from store.models import Event, EventDailyRollup, EventDepartmentDaily, EventDistrictDaily, EventTransition
+from store import bulkload, histogram
+from store.models import (Event, EventDailyRollup, EventDepartmentDaily, EventDistrictDaily, EventGridMonthly,
+                          EventTransition)
+from store.models.events import HANDLE_HIST
 from store.frames import rows_frame
 
 COUNTERS = ("reported", "registered", "rejected", "dispatched", "dispatched_on_time", "handled",
             "handled_on_time", "closed", "closed_on_time", "reworked", "handle_hours_sum", "satisfied", "rated",
             "merged", "verified", "verified_on_time", "supervised_closed", "supervised_closed_on_time")
+# Per-case measures (store.models.CaseMeasures): derived by `bump`, never passed to it.
+COHORTS = ("rep_rejected", "rep_registered", "rep_closed", "reg_closed", "disp_handled")
+CASE_MEASURES = (*COHORTS, "close_hours_sum", *HANDLE_HIST)
+FLOATS = frozenset({"handle_hours_sum", "close_hours_sum"})
 KEY = ("day", "grid_code", "category", "source")
 DISTRICT_KEY = ("day", "district_code", "category", "source")
 DEPARTMENT_KEY = ("day", "district_code", "department_code", "category", "source")
 REGION_COLUMNS = ("city_code", "district_code", "street_code", "community_code", "grid_code")
+GRID_MONTH_KEY = ("month", *REGION_COLUMNS, "category", "source")
 
 
 def local_tz() -> ZoneInfo:
@@ -63,26 +80,78 @@ def _upsert(session: Session, model=EventDailyRollup):  # noqa: ANN001, ANN202
     raise NotImplementedError(f"rollup upsert not implemented for {dialect}")
 
 
-def _add(session: Session, model, key: tuple[str, ...], values: dict, increments: dict) -> None:  # noqa: ANN001
-    stmt = _upsert(session, model).values(**values)
+def _add(session: Session, model, key: tuple[str, ...], rows: list[dict]) -> None:  # noqa: ANN001
+    """INSERT … ON CONFLICT DO UPDATE adding every row's counters to the stored ones: one statement per
+    set of changed columns (SQLAlchemy compiles it once), run for the rows in key order; rows with equal
+    keys are merged first."""
+    merged: dict[tuple, dict] = {}
+    for row in rows:
+        k = tuple(row[c] for c in key)
+        if k in merged:
+            for c, v in row.items():
+                if c not in key and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    merged[k][c] += v
+        else:
+            merged[k] = dict(row)
     table = model.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c[k] for k in key],
-        set_={c: table.c[c] + stmt.excluded[c] for c in increments},
-    )
-    session.execute(stmt)
+    changed = sorted({c for row in rows for c, v in row.items() if c not in key and c in _SUMMED and v})
+    stmt = _upsert(session, table)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in key],
+                                      set_={c: table.c[c] + stmt.excluded[c] for c in changed})
+    # In key order: concurrent writers take the rows in one order, so they queue instead of deadlocking.
+    order = sorted(merged, key=lambda k: tuple("" if v is None else v for v in k))
+    session.connection().execute(stmt, [merged[k] for k in order])
 
 
+_SUMMED = frozenset((*COUNTERS, *CASE_MEASURES))
 _CURRENT = object()
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds()
+
+
+def first_dispatch_department(session: Session, event: Event) -> str | None:
+    """The department on the log row of the case's first dispatch (where its dispatch cohort counts)."""
+    if event.dispatched_at is None:
+        return None
+    return session.scalar(select(EventTransition.department_code).where(
+        EventTransition.event_id == event.id, EventTransition.action == "dispatch",
+        EventTransition.at == event.dispatched_at).order_by(EventTransition.id).limit(1))
+
+
+def case_increments(session: Session, event: Event, at: datetime, increments: dict) -> list[tuple]:
+    """The per-case measures a milestone brings: [(moment, department or _CURRENT, {measure: delta})].
+    `event` holds the case as it was before the milestone (the workflow bumps before it refreshes)."""
+    out: list[tuple] = []
+    own: dict[str, float] = {}
+    if increments.get("registered"):
+        out.append((event.reported_at, None, {"rep_registered": increments["registered"]}))
+    if increments.get("rejected"):
+        out.append((event.reported_at, None, {"rep_rejected": increments["rejected"]}))
+    if increments.get("closed"):
+        n = increments["closed"]
+        out.append((event.reported_at, None, {"rep_closed": n}))
+        if event.registered_at is not None:
+            out.append((event.registered_at, None, {"reg_closed": n}))
+        own["close_hours_sum"] = n * _seconds(event.reported_at, at) / 3600
+    if increments.get("handled") and event.dispatched_at is not None:
+        n = increments["handled"]
+        out.append((event.dispatched_at, first_dispatch_department(session, event), {"disp_handled": n}))
+        own[HANDLE_HIST[histogram.bin_of(_seconds(event.dispatched_at, at))]] = n
+    if own:
+        out.insert(0, (at, _CURRENT, own))
+    return out
 
 
 def bump(session: Session, event: Event, at: datetime, *, department=_CURRENT,  # noqa: ANN001
          **increments: float) -> None:
     """Add `increments` to the rollup row of `event`'s grid/大类/source on the local day of `at`, and to
-    its district's and its department's rows (`department`: the department on the milestone's log row,
-    by default the case's current one).
+    its district's, its department's and its grid-month's rows (`department`: the department on the
+    milestone's log row, by default the case's current one), with the per-case measures the milestone
+    brings (`case_increments`) on the rows of their own days.
 
-    One INSERT … ON CONFLICT DO UPDATE, so concurrent writers on PostgreSQL add up instead of colliding.
+    INSERT … ON CONFLICT DO UPDATE, so concurrent writers on PostgreSQL add up instead of colliding.
     """
     unknown = set(increments) - set(COUNTERS)
     if unknown:
@@ -90,16 +159,31 @@ def bump(session: Session, event: Event, at: datetime, *, department=_CURRENT,  
     increments = {k: v for k, v in increments.items() if v}
     if not increments:
         return
-    values = {c: getattr(event, c) for c in REGION_COLUMNS}
-    values.update(day=at.astimezone(local_tz()).date(), category=event.category, source=event.source)
-    values.update({c: 0 for c in COUNTERS})
-    values.update(increments)
-    _add(session, EventDailyRollup, KEY, values, increments)
-    district = {k: values[k] for k in ("day", "city_code", "category", "source", *COUNTERS)}
-    district["district_code"] = values["district_code"] or ""
-    _add(session, EventDistrictDaily, DISTRICT_KEY, district, increments)
     dept = event.department_code if department is _CURRENT else department
-    _add(session, EventDepartmentDaily, DEPARTMENT_KEY, {**district, "department_code": dept or ""}, increments)
+    parts = [(at, dept, increments)]
+    for moment, d, extra in case_increments(session, event, at, increments):
+        parts.append((moment, dept if d is _CURRENT else d, extra))
+    tz = local_tz()
+    codes = {c: getattr(event, c) for c in REGION_COLUMNS}
+    grid, district, department_rows, monthly = [], [], [], []
+    for moment, d, incs in parts:
+        day = moment.astimezone(tz).date()
+        flows = {c: incs.get(c, 0) for c in COUNTERS}
+        cases = {c: incs.get(c, 0) for c in CASE_MEASURES}
+        head = {"day": day, "city_code": codes["city_code"], "district_code": codes["district_code"] or "",
+                "category": event.category, "source": event.source}
+        if any(flows.values()):
+            grid.append({**codes, "day": day, "category": event.category, "source": event.source, **flows})
+        district.append({**head, **flows, **cases})
+        department_rows.append({**head, "department_code": d or "", **flows, **cases})
+        monthly.append({**{c: codes[c] or "" for c in REGION_COLUMNS}, "city_code": codes["city_code"],
+                        "month": day.replace(day=1), "category": event.category, "source": event.source,
+                        **flows, **cases})
+    if grid:
+        _add(session, EventDailyRollup, KEY, grid)
+    _add(session, EventDistrictDaily, DISTRICT_KEY, district)
+    _add(session, EventDepartmentDaily, DEPARTMENT_KEY, department_rows)
+    _add(session, EventGridMonthly, GRID_MONTH_KEY, monthly)
 
 
 # -- recount --------------------------------------------------------------------------------------------
@@ -235,7 +319,7 @@ def frame_for_insert(frame: pd.DataFrame, regions: pd.DataFrame | None = None) -
 
 
 def rebuild(session: Session) -> int:
-    """Replace the stored rollup with a recount (repair after a bulk load or a manual fix)."""
+    """Replace the stored rollups with a recount (repair after a bulk load or a manual fix)."""
     frame = recount(session)
     regions = rows_frame(session.execute(select(*[getattr(Event, c) for c in REGION_COLUMNS]).distinct()).all(),
                            columns=list(REGION_COLUMNS)).drop_duplicates("grid_code")
@@ -248,37 +332,7 @@ def rebuild(session: Session) -> int:
     return len(rows)
 
 
-def rebuild_district(session: Session) -> int:
-    """Derive event_district_daily from the grid rollup (after a bulk load or a rebuild)."""
-    g = EventDailyRollup
-    district = func.coalesce(g.district_code, literal_column("''"))  # one literal: PostgreSQL matches GROUP BY
-    summed = select(g.day, g.city_code, district, g.category, g.source,
-                    *[func.sum(getattr(g, c)) for c in COUNTERS]
-                    ).group_by(g.day, g.city_code, district, g.category, g.source)
-    session.execute(delete(EventDistrictDaily))
-    session.execute(insert(EventDistrictDaily).from_select(
-        ["day", "city_code", "district_code", "category", "source", *COUNTERS], summed))
-    return session.scalar(select(func.count()).select_from(EventDistrictDaily)) or 0
-
-
-def district_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFrame:
-    """Rows where event_district_daily disagrees with the grid rollup summed by district (empty = consistent)."""
-    g, d = EventDailyRollup, EventDistrictDaily
-    key = ["day", "district_code", "category", "source"]
-    district = func.coalesce(g.district_code, literal_column("''"))
-    grid = rows_frame(session.execute(select(
-        g.day, district, g.category, g.source, *[func.sum(getattr(g, c)) for c in COUNTERS]
-    ).group_by(g.day, district, g.category, g.source)).all(), columns=[*key, *COUNTERS])
-    dist = rows_frame(session.execute(select(d.day, d.district_code, d.category, d.source,
-                                             *[getattr(d, c) for c in COUNTERS])).all(), columns=[*key, *COUNTERS])
-    a = grid.set_index(key).astype(float).sort_index()
-    b = dist.set_index(key).astype(float).sort_index()
-    a, b = a.align(b, fill_value=0.0)
-    bad = ((a - b).abs() > tolerance).any(axis=1)
-    return pd.concat({"grid": a[bad], "district": b[bad]}, axis=1)
-
-
-# -- the department copy ---------------------------------------------------------------------------------
+# -- SQL over the cases: the department copy and the per-case measures -----------------------------------------
 def _sql_local_day(session: Session, column):  # noqa: ANN001, ANN202
     """SQL: the local calendar day of a UTC timestamp column, as a Date on both backends. SQLite has no
     time zones, so it adds the zone's offset: the [app] zone must keep one offset all year (China's
@@ -290,19 +344,55 @@ def _sql_local_day(session: Session, column):  # noqa: ANN001, ANN202
     return type_coerce(func.date(column, f"{hours:+g} hours"), Date)
 
 
+def _sql_month(session: Session, day):  # noqa: ANN001, ANN202
+    """SQL: the first day of the month of a Date expression."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.date_trunc("month", day), Date)
+    return type_coerce(func.date(day, "start of month"), Date)
+
+
 def _hours_between(session: Session, start, end):  # noqa: ANN001, ANN202
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", end - start) / 3600.0
     return (func.julianday(end) - func.julianday(start)) * 24.0
 
 
-def department_recount(session: Session):  # noqa: ANN201 - a Select
-    """SELECT of event_department_daily as the cases and their log define it (DEPARTMENT_KEY + city_code,
-    one column per counter). A milestone's department is the one on the log row that recorded it: the
-    first dispatch, the first feedback and the 结案 rows carry their time exactly; a rework row is its own
-    milestone. Report, 立案 and 不予立案 happen before any dispatch: department ""."""
+def _seconds_between(session: Session, start, end):  # noqa: ANN001, ANN202
+    """Exact seconds between two timestamps: whole seconds plus the stored microseconds on SQLite
+    ("YYYY-MM-DD HH:MM:SS.ffffff"), so a duration lands in the same histogram bin as in Python."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start)
+    whole = func.strftime("%s", end) - func.strftime("%s", start)
+    return whole + (cast(func.substr(end, 20), Float) - cast(func.substr(start, 20), Float))
+
+
+def _bin_index(seconds, lo: int = 0, hi: int | None = None):  # noqa: ANN001, ANN202
+    """SQL: the histogram bin of a duration in seconds (store.histogram.bin_of), as a balanced tree of
+    CASEs: six comparisons a case instead of up to forty-nine (SQLite evaluates `seconds` anew in each)."""
+    edges = histogram.EDGES_S
+    hi = len(edges) if hi is None else hi  # the bin lies in [lo, hi]
+    if lo == hi:
+        return literal_column(str(lo))
+    mid = (lo + hi) // 2  # bins ≤ mid are those below edges[mid]
+    return case((seconds < edges[mid], _bin_index(seconds, lo, mid)), else_=_bin_index(seconds, mid + 1, hi))
+
+
+def _zero(column: str):  # noqa: ANN202
+    return literal_column("0.0" if column in FLOATS else "0")
+
+
+def _case_parts(session: Session, department: bool, flows: bool, cases: bool) -> list:
+    """SELECTs, one per milestone (or per-case measure), of the rows the rollups count: day, city …
+    grid codes ("" where none), [department_code], category, source, then COUNTERS (when `flows`) and
+    CASE_MEASURES (when `cases`). A milestone's department is the one on the log row that recorded it:
+    the first dispatch, the first feedback and the 结案 rows carry their time exactly; a rework row is
+    its own milestone. Report, 立案 and 不予立案 happen before any dispatch: department "". A cohort
+    counts on the day and department of the milestone that opened it."""
     e, t = Event, EventTransition
-    district = func.coalesce(e.district_code, literal_column("''"))
+    none = literal_column("''")
+    # Narrow rows: the histogram as (bin, n) rather than fifty columns, so the union sorts small rows;
+    # `_summed` spreads n into the bin columns.
+    columns = [*(COUNTERS if flows else ()), *(NARROW if cases else ())]
 
     def dept_of(action: str, at):  # noqa: ANN001, ANN202
         return select(t.department_code).where(t.event_id == e.id, t.action == action, t.at == at) \
@@ -315,33 +405,44 @@ def department_recount(session: Session):  # noqa: ANN201 - a Select
     def flag(col):  # noqa: ANN001, ANN202
         return case((col.is_(True), 1), else_=0)
 
-    def part(day, dept, source_from, where, **counters):  # noqa: ANN001, ANN202
-        none = literal_column("''")
-        cols = [_sql_local_day(session, day).label("day"), e.city_code.label("city_code"),
-                district.label("district_code"),
-                (none if dept is None else func.coalesce(dept, none)).label("department_code"),
-                e.category.label("category"), e.source.label("source")]
-        for c in COUNTERS:
-            value = counters.get(c, 0.0 if c == "handle_hours_sum" else 0)
+    def head(src, day, dept):  # noqa: ANN001, ANN202
+        cols = [_sql_local_day(session, day).label("day"), src.city_code.label("city_code")]
+        cols += [func.coalesce(getattr(src, c), none).label(c) for c in REGION_COLUMNS[1:]]
+        if department:
+            cols.append((none if dept is None else func.coalesce(dept, none)).label("department_code"))
+        return cols + [src.category.label("category"), src.source.label("source")]
+
+    def part(day, dept, source_from, where, **values):  # noqa: ANN001, ANN202
+        if not any(c in values for c in columns):
+            return None
+        cols = head(e, day, dept)
+        for c in columns:
+            value = values.get(c, -1 if c == "bin" else 0)
             if isinstance(value, (int, float)):
-                value = literal_column(repr(float(value)) if c == "handle_hours_sum" else str(int(value)))
+                value = literal_column(repr(float(value)) if c in FLOATS else str(int(value)))
             cols.append(value.label(c))
         return select(*cols).select_from(source_from).where(*where)
 
     hours = _hours_between(session, func.coalesce(e.dispatched_at, e.reported_at), e.handled_at)
+    def has(col):  # noqa: ANN001, ANN202
+        return case((col.is_not(None), 1), else_=0)
+
+    # Cohorts count on the day (and department) of the milestone that opened them, in that milestone's part.
     parts = [
-        part(e.reported_at, None, e, [e.duplicate_of.is_(None)], reported=1),
-        part(e.reported_at, None, e, [e.duplicate_of.is_not(None)], merged=1),
-        part(e.registered_at, None, e, [e.registered_at.is_not(None)], registered=1),
+        part(e.reported_at, None, e, [], reported=case((e.duplicate_of.is_(None), 1), else_=0),
+             merged=has(e.duplicate_of), rep_rejected=has(e.rejected_at), rep_registered=has(e.registered_at),
+             rep_closed=has(e.closed_at)),
+        part(e.registered_at, None, e, [e.registered_at.is_not(None)], registered=1, reg_closed=has(e.closed_at)),
         part(e.rejected_at, None, e, [e.rejected_at.is_not(None)], rejected=1),
         part(e.dispatched_at, dept_of("dispatch", e.dispatched_at), e, [e.dispatched_at.is_not(None)],
-             dispatched=1, dispatched_on_time=flag(e.dispatched_on_time)),
+             dispatched=1, dispatched_on_time=flag(e.dispatched_on_time), disp_handled=has(e.handled_at)),
         part(e.handled_at, dept_of("feedback", e.handled_at), e, [e.handled_at.is_not(None)], handled=1,
              handled_on_time=flag(e.handled_on_time),
              handle_hours_sum=case((hours > 0, hours), else_=0.0)),
         part(e.closed_at, dept_of("close", e.closed_at), e, [e.closed_at.is_not(None)], closed=1,
              closed_on_time=flag(e.closed_on_time), rated=case((e.satisfaction.is_not(None), 1), else_=0),
-             satisfied=case((e.satisfaction >= 4, 1), else_=0)),
+             satisfied=case((e.satisfaction >= 4, 1), else_=0),
+             close_hours_sum=_seconds_between(session, e.reported_at, e.closed_at) / 3600.0),
         part(t.at, t.department_code, t.__table__.join(e.__table__, t.event_id == e.id), [t.action == "rework"],
              reworked=1),
         part(e.verified_at, dept_of_verification(), e, [e.verified_at.is_not(None)], verified=1,
@@ -349,40 +450,183 @@ def department_recount(session: Session):  # noqa: ANN201 - a Select
         part(e.closed_at, dept_of("close", e.closed_at), e, [e.closed_at.is_not(None), e.supervised_at.is_not(None)],
              supervised_closed=1, supervised_closed_on_time=flag(e.supervision_on_time)),
     ]
-    rows = union_all(*parts).subquery()
-    key = [rows.c[k] for k in ("day", "city_code", "district_code", "department_code", "category", "source")]
-    return select(*key, *[func.sum(rows.c[c]).label(c) for c in COUNTERS]).group_by(*key)
+    if cases:
+        # The 处置时长 histogram: each first feedback as one row of its bin.
+        cols = head(e, e.handled_at, dept_of("feedback", e.handled_at))
+        for c in columns:
+            if c == "bin":
+                cols.append(_bin_index(_seconds_between(session, e.dispatched_at, e.handled_at)).label(c))
+            else:
+                cols.append((literal_column("1") if c == "n" else _zero(c)).label(c))
+        parts.append(select(*cols).where(e.handled_at.is_not(None), e.dispatched_at.is_not(None)))
+    return [p for p in parts if p is not None]
+
+
+NARROW = (*COHORTS, "close_hours_sum", "bin", "n")
+
+
+def _grouped(rows, key: list[str], columns) -> object:  # noqa: ANN001
+    """SELECT key, SUM(column)… GROUP BY key; a histogram column sums the narrow rows' n of its bin."""
+    cols = [rows.c[k] for k in key]
+    sums = []
+    for c in columns:
+        if c in HANDLE_HIST and c not in rows.c:
+            sums.append(func.sum(case((rows.c.bin == HANDLE_HIST.index(c), rows.c.n), else_=0)).label(c))
+        else:
+            sums.append(func.sum(rows.c[c]).label(c))
+    return select(*cols, *sums).group_by(*cols)
+
+
+def department_recount(session: Session):  # noqa: ANN201 - a Select
+    """SELECT of event_department_daily as the cases and their log define it (DEPARTMENT_KEY + city_code,
+    one column per counter and per-case measure)."""
+    rows = union_all(*_case_parts(session, department=True, flows=True, cases=True)).subquery()
+    return _grouped(rows, ["day", "city_code", "district_code", "department_code", "category", "source"],
+                    (*COUNTERS, *CASE_MEASURES))
+
+
+def case_recount(session: Session, grain: str = "day"):  # noqa: ANN201 - a Select
+    """SELECT of the per-case measures as the cases define them: per day × city × district × category ×
+    source (`grain` "day", the district copy's key) or per month × every region code × category × source
+    ("month", the monthly grid copy's key)."""
+    rows = union_all(*_case_parts(session, department=False, flows=False, cases=True)).subquery()
+    if grain == "day":
+        return _grouped(rows, ["day", "city_code", "district_code", "category", "source"], CASE_MEASURES)
+    monthly = select(_sql_month(session, rows.c.day).label("month"),
+                     *[rows.c[c] for c in (*REGION_COLUMNS, "category", "source", *NARROW)]).subquery()
+    return _grouped(monthly, list(GRID_MONTH_KEY), CASE_MEASURES)
 
 
 def rebuild_department(session: Session) -> int:
     """Store event_department_daily as `department_recount` defines it (after a bulk load or a rebuild)."""
     session.execute(delete(EventDepartmentDaily))
     session.execute(insert(EventDepartmentDaily).from_select(
-        ["day", "city_code", "district_code", "department_code", "category", "source", *COUNTERS],
+        ["day", "city_code", "district_code", "department_code", "category", "source", *COUNTERS, *CASE_MEASURES],
         department_recount(session)))
     return session.scalar(select(func.count()).select_from(EventDepartmentDaily)) or 0
 
 
-def department_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFrame:
-    """Rows where event_department_daily as kept by the writes disagrees with `department_recount`
-    (empty = consistent)."""
-    d = EventDepartmentDaily
-    key = list(DEPARTMENT_KEY)
-    recount_rows = department_recount(session).subquery()
-    derived = rows_frame(session.execute(select(*[recount_rows.c[k] for k in key],
-                                                *[recount_rows.c[c] for c in COUNTERS])).all(),
-                         columns=[*key, *COUNTERS])
-    kept = rows_frame(session.execute(select(*[getattr(d, k) for k in key],
-                                             *[getattr(d, c) for c in COUNTERS])).all(), columns=[*key, *COUNTERS])
+def rebuild_district(session: Session) -> int:
+    """Derive the district copy (event_district_daily) and the monthly grid copy (event_grid_monthly) after
+    a bulk load or a rebuild, set-based: their flow counters from the grid rollup summed (one INSERT …
+    SELECT each), then their per-case measures from the cases (as `case_recount`) added by one INSERT …
+    SELECT … ON CONFLICT DO UPDATE each (every such row's key already holds the milestone that opened it)."""
+    g = EventDailyRollup
+    none = literal_column("''")
+    key = ["day", "city_code", "district_code", "category", "source"]
+    mkey = list(GRID_MONTH_KEY)
+    session.execute(delete(EventDistrictDaily))
+    by_district = [g.day, g.city_code, func.coalesce(g.district_code, none), g.category, g.source]
+    session.execute(insert(EventDistrictDaily).from_select(
+        [*key, *COUNTERS], select(*by_district, *[func.sum(getattr(g, c)) for c in COUNTERS]).group_by(*by_district)))
+    session.execute(delete(EventGridMonthly))
+    by_month = [_sql_month(session, g.day), g.city_code,
+                *[func.coalesce(getattr(g, c), none) for c in REGION_COLUMNS[1:]], g.category, g.source]
+    session.execute(insert(EventGridMonthly).from_select(
+        [*mkey, *COUNTERS], select(*by_month, *[func.sum(getattr(g, c)) for c in COUNTERS]).group_by(*by_month)))
 
-    def shaped(frame: pd.DataFrame) -> pd.DataFrame:
-        if frame.empty:
-            return pd.DataFrame(columns=list(COUNTERS), index=pd.MultiIndex.from_tuples([], names=key))
-        frame = frame.assign(day=pd.to_datetime(frame["day"]).dt.date)
-        out = frame.groupby(key)[list(COUNTERS)].sum().astype(float)
-        return out[(out.abs() > tolerance).any(axis=1)].sort_index()
+    # The cases are read once, per day, every region code and histogram bin (narrow rows), into a
+    # temporary table; each copy adds its sums of it.
+    fine_key = ["day", *REGION_COLUMNS, "category", "source", "bin"]
+    sums = [c for c in NARROW if c != "bin"]
+    rows = union_all(*_case_parts(session, department=False, flows=False, cases=True)).subquery()
+    tmp = Table("tmp_event_case_measures", MetaData(), Column("day", Date),
+                *[Column(c, String(20)) for c in fine_key[1:-1]], Column("bin", Integer),
+                *[Column(c, Float if c in FLOATS else Integer) for c in sums], prefixes=["TEMPORARY"])
+    conn = session.connection()
+    tmp.drop(conn, checkfirst=True)
+    tmp.create(conn)
+    try:
+        session.execute(insert(tmp).from_select([*fine_key, *sums], _grouped(rows, fine_key, sums)))
+        month = _sql_month(session, tmp.c.day).label("month")
+        for model, cols, names in ((EventDistrictDaily, [tmp.c[k] for k in key], key),
+                                   (EventGridMonthly, [month, *[tmp.c[k] for k in mkey[1:]]], mkey)):
+            src = select(*[c.label(n) for c, n in zip(cols, names)], *[tmp.c[c] for c in NARROW]).subquery()
+            summed = _grouped(src, names, CASE_MEASURES).where(true())  # WHERE: SQLite's upsert-after-SELECT rule
+            stmt = _upsert(session, model).from_select([*names, *CASE_MEASURES], summed)
+            table = model.__table__
+            session.execute(stmt.on_conflict_do_update(
+                index_elements=[table.c[k] for k in (DISTRICT_KEY if model is EventDistrictDaily else mkey)],
+                set_={c: table.c[c] + stmt.excluded[c] for c in CASE_MEASURES}))
+    finally:
+        tmp.drop(conn)
+    bulkload.analyze(session, (EventGridMonthly,))
+    return session.scalar(select(func.count()).select_from(EventDistrictDaily)) or 0
 
-    a, b = shaped(kept), shaped(derived)
+
+# -- consistency -------------------------------------------------------------------------------------------
+def _frame(session: Session, stmt, key: list[str], columns, tolerance: float) -> pd.DataFrame:  # noqa: ANN001
+    """Rows of a SELECT (key + columns) summed by key, as floats, without all-zero rows."""
+    columns = list(columns)
+    df = rows_frame(session.execute(stmt).all(), columns=[*key, *columns])
+    if df.empty:
+        return pd.DataFrame(columns=columns, index=pd.MultiIndex.from_tuples([], names=key), dtype=float)
+    for k in ("day", "month"):
+        if k in df:
+            df[k] = pd.to_datetime(df[k]).dt.date
+    for k in key:
+        if k not in ("day", "month"):
+            df[k] = df[k].fillna("")
+    out = df.groupby(key)[columns].sum().astype(float)
+    return out[(out.abs() > tolerance).any(axis=1)].sort_index()
+
+
+def _compare(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], tolerance: float) -> pd.DataFrame:
     a, b = a.align(b, fill_value=0.0)
     bad = ((a - b).abs() > tolerance).any(axis=1)
-    return pd.concat({"kept": a[bad], "recount": b[bad]}, axis=1)
+    return pd.concat({names[0]: a[bad], names[1]: b[bad]}, axis=1)
+
+
+def district_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFrame:
+    """Rows where the district copy or the monthly grid copy disagrees with what it is derived from
+    (empty = consistent): flow counters against the grid rollup summed by district / by month, per-case
+    measures against `case_recount` from the cases."""
+    g, d, m = EventDailyRollup, EventDistrictDaily, EventGridMonthly
+    none = literal_column("''")
+    key = ["day", "district_code", "category", "source"]
+    district = func.coalesce(g.district_code, none)
+    found = []
+    grid = _frame(session, select(g.day, district, g.category, g.source, *[getattr(g, c) for c in COUNTERS]),
+                  key, COUNTERS, tolerance)
+    dist = _frame(session, select(d.day, d.district_code, d.category, d.source, *[getattr(d, c) for c in COUNTERS]),
+                  key, COUNTERS, tolerance)
+    found.append(_compare(grid, dist, ("grid", "district"), tolerance))
+    recount = case_recount(session, "day").subquery()
+    kept = _frame(session, select(d.day, d.district_code, d.category, d.source,
+                                  *[getattr(d, c) for c in CASE_MEASURES]), key, CASE_MEASURES, tolerance)
+    derived = _frame(session, select(*[recount.c[k] for k in key], *[recount.c[c] for c in CASE_MEASURES]),
+                     key, CASE_MEASURES, tolerance)
+    found.append(_compare(derived, kept, ("recount", "district"), tolerance))
+
+    mkey = list(GRID_MONTH_KEY)
+    grid_m = _frame(session, select(_sql_month(session, g.day), g.city_code,
+                                    *[func.coalesce(getattr(g, c), none) for c in REGION_COLUMNS[1:]],
+                                    g.category, g.source, *[getattr(g, c) for c in COUNTERS]), mkey, COUNTERS,
+                    tolerance)
+    kept_m = _frame(session, select(*[m.__table__.c[k] for k in mkey], *[getattr(m, c) for c in COUNTERS]), mkey,
+                    COUNTERS, tolerance)
+    found.append(_compare(grid_m, kept_m, ("grid", "monthly"), tolerance))
+    recount_m = case_recount(session, "month").subquery()
+    kept_m = _frame(session, select(*[m.__table__.c[k] for k in mkey], *[getattr(m, c) for c in CASE_MEASURES]),
+                    mkey, CASE_MEASURES, tolerance)
+    derived_m = _frame(session, select(*[recount_m.c[k] for k in mkey], *[recount_m.c[c] for c in CASE_MEASURES]),
+                       mkey, CASE_MEASURES, tolerance)
+    found.append(_compare(derived_m, kept_m, ("recount", "monthly"), tolerance))
+    bad = [f for f in found if not f.empty]
+    if not bad:
+        return found[0]
+    return pd.concat([f.reset_index() for f in bad], ignore_index=True)
+
+
+def department_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFrame:
+    """Rows where event_department_daily as kept by the writes disagrees with `department_recount`
+    (empty = consistent), counters and per-case measures alike."""
+    d = EventDepartmentDaily
+    key = list(DEPARTMENT_KEY)
+    columns = (*COUNTERS, *CASE_MEASURES)
+    recount_rows = department_recount(session).subquery()
+    derived = _frame(session, select(*[recount_rows.c[k] for k in key], *[recount_rows.c[c] for c in columns]),
+                     key, columns, tolerance)
+    kept = _frame(session, select(*[getattr(d, k) for k in key], *[getattr(d, c) for c in columns]), key, columns,
+                  tolerance)
+    return _compare(kept, derived, ("kept", "recount"), tolerance)

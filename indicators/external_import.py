@@ -179,7 +179,8 @@ def import_file(engine: Engine, src, *, name: str | None = None, actor: Viewer |
         raise PermissionDenied("您的角色无权导入统计数据")
     reading, checking, writing = stages(progress, 1, 1, 0 if check_only else 1)
     table = read_table(src, CONTRACT, name=name, progress=reading)
-    with session_scope(engine, readonly=check_only) as session:
+    # Checked in a read-only transaction: the write lock (SQLite has one writer) is taken only to write.
+    with session_scope(engine, readonly=True) as session:
         records, errors = check_rows(session, table.rows, source, progress=checking)
         table.raise_if_any(errors)
         indicators = sorted({r["indicator_id"] for r in records})
@@ -187,6 +188,17 @@ def import_file(engine: Engine, src, *, name: str | None = None, actor: Viewer |
             updated = len(_existing(session, _keys(records)))
             return ImportReport(Path(table.name).name, len(records), len(records) - updated, updated, indicators,
                                 table.describe())
+    with session_scope(engine) as session:
+        # The regions the rows name, read again under the lock: a boundary re-import may have dropped
+        # one since the check (the indicator library is read from files, not from the store).
+        codes = sorted({r["region_code"] for r in records})
+        found = set()
+        for chunk in range(0, len(codes), 500):
+            found |= set(session.scalars(select(Region.code).where(Region.code.in_(codes[chunk:chunk + 500]))))
+        if len(found) < len(codes):
+            gone = set(codes) - found
+            table.raise_if_any([CellError(0, f"区划代码「{code}」在检查之后已不存在，整个文件未导入",
+                                          CONTRACT.label("region_code")) for code in sorted(gone)[:20]])
         inserted, updated = write(session, records, progress=writing)
         audit.record(session, actor, "import_stats", object_type="external_values",
                      object_id=Path(table.name).name,

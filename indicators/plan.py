@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import Float, and_, cast, or_
+from sqlalchemy import Float, and_, bindparam, cast, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -56,6 +56,9 @@ class Plan:
     note: Callable[[Callable[[str], Any]], str | None] | None = None
     custom: Callable | None = None  # (session, request) -> DataFrame[k, b, value, note]
     snapshot: bool = False
+    # The same figure from the event rollups (indicators.case_rollup.RollupForm), for a per-case indicator
+    # that has one; the engine reads it whenever the request allows (indicators.sqlbuild.rollup_serves).
+    rollup: Any = None
 
 
 # -- portable SQL pieces ------------------------------------------------------------------------------
@@ -94,7 +97,9 @@ def filter_clause(source: str, f: Filter, now: datetime) -> ColumnElement:
     if f.any_of:
         return or_(*[filter_clause(source, g, now) for g in f.any_of])
     col = column(source, f.column)
-    value = now if f.value == NOW else f.value
+    # The moment of computation is a named parameter: a statement compiled once runs again later with
+    # the new moment (indicators.sqlbuild.params).
+    value = bindparam("now", now, type_=col.type) if f.value == NOW else f.value
     op = f.op
     if op == "=":
         return col == value

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Date, DateTime, Table, func, literal
+from sqlalchemy import Date, DateTime, String, Table, bindparam, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
 from events.workflow import OPEN_STATUSES, STATUS_NAMES
@@ -23,7 +23,6 @@ import store.models  # noqa: F401 - registers every table on Base.metadata
 from store.models import Base
 from store import region_codes
 from store.models.regions import LEVELS
-from store.scope import in_region
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,7 @@ SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
     SourceSpec("event_daily_rollup", "事件日汇总表", "columns"),
     SourceSpec("event_district_daily", "事件区县日汇总表", "columns", levels=("city", "district")),
     SourceSpec("event_department_daily", "事件部门日汇总表", "columns", levels=("city", "district")),
+    SourceSpec("event_grid_monthly", "事件网格月汇总表", "columns"),
     SourceSpec("event_transitions", "案件流转记录表", "columns", via=Via("events", "event_id", "id")),
     SourceSpec("sensors", "监测设备表", "columns"),
     SourceSpec("sensor_hourly", "监测小时汇总表", "columns"),
@@ -68,12 +68,27 @@ SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
 
 EXTERNAL_TABLE = "external_values"
 
-# Coarser copies of a source that hold the same rows summed to fewer levels. The SQL builder reads the
-# coarse one whenever everything a query needs exists there: it is the same figure from far fewer rows.
-COARSER: dict[str, tuple[str, ...]] = {"event_daily_rollup": ("event_district_daily",)}
+# Coarser copies of a source that hold the same rows summed to fewer levels or longer times, in order of
+# preference. The SQL builder reads a coarse one whenever everything a query needs exists there (levels,
+# zone, columns, and for a monthly copy periods of whole months): the same figure from far fewer rows.
+COARSER: dict[str, tuple[str, ...]] = {
+    "event_daily_rollup": ("event_district_daily", "event_grid_monthly"),
+    # The per-case measures' own table (indicators.case_rollup): its district copy serves any days.
+    "event_grid_monthly": ("event_district_daily",),
+}
 # The copy of a source that carries the department (what a figure per department reads; the grid rollup
 # has no department key). Sources with a department column of their own (events) need none.
-BY_DEPARTMENT: dict[str, str] = {"event_daily_rollup": "event_department_daily"}
+BY_DEPARTMENT: dict[str, str] = {"event_daily_rollup": "event_department_daily",
+                                 "event_grid_monthly": "event_department_daily"}
+# The time column of the event rollups: a day, or the first day of a month (a monthly copy holds whole
+# months only, so it serves a period only when the period is made of whole months).
+TIME_COLUMNS: dict[str, str] = {"event_daily_rollup": "day", "event_district_daily": "day",
+                                "event_department_daily": "day", "event_grid_monthly": "month"}
+MONTHLY: frozenset[str] = frozenset({"event_grid_monthly"})
+# Columns a copy holds differently from its source (the monthly copy keys "" where the grid rollup has
+# NULL): a measure that reads them is not moved to that copy.
+RECODED: dict[str, frozenset[str]] = {
+    "event_grid_monthly": frozenset({"district_code", "street_code", "community_code", "grid_code"})}
 
 
 def closed_domain(source: str, column_name: str) -> frozenset[str] | None:
@@ -152,28 +167,67 @@ def level_expr(spec: SourceSpec, level: str) -> ColumnElement:
     return region_codes.sql_ancestor(t.c, level)
 
 
-def in_scope(spec: SourceSpec, code: str) -> ColumnElement:
+# -- region conditions with named parameters -------------------------------------------------------------
+# The SQL builder compiles a statement once per shape and runs it again for another region with new
+# values (indicators.engine): every region-dependent value goes in as a named parameter — `name` for the
+# code, `name_prefix` for its subtree prefix (store.region_codes.subtree_prefix) — whose values
+# `region_params` gives for any code. The conditions are those of store.region_codes.
+
+def region_params(name: str, code: str) -> dict[str, str]:
+    return {name: code, f"{name}_prefix": region_codes.subtree_prefix(code)}
+
+
+def _code(name: str, code: str):  # noqa: ANN202
+    return bindparam(name, code, type_=String())
+
+
+def _prefix(name: str, code: str):  # noqa: ANN202
+    return bindparam(f"{name}_prefix", region_codes.subtree_prefix(code), type_=String())
+
+
+def inside_columns(cols, code: str, name: str) -> ColumnElement:  # noqa: ANN001
+    """region_codes.inside with named parameters: one indexed column equal to the code, or for a
+    province the prefix of city_code."""
+    column = getattr(cols, region_codes.keyed_column_name(code))
+    if region_codes.level_of(code) == "province":
+        return column.startswith(_prefix(name, code))
+    return column == _code(name, code)
+
+
+def code_inside_bound(column, code: str, name: str) -> ColumnElement:  # noqa: ANN001
+    """region_codes.code_inside with a named parameter (region codes are digits: nothing to escape)."""
+    return column.startswith(_prefix(name, code))
+
+
+def regions_inside_bound(regions, code: str, name: str) -> ColumnElement:  # noqa: ANN001
+    """region_codes.regions_inside with named parameters."""
+    if region_codes.level_of(code) == "city":
+        return regions.city_code == _code(name, code)
+    return regions.code.startswith(_prefix(name, code))
+
+
+def in_scope(spec: SourceSpec, code: str, name: str = "scope") -> ColumnElement:
     """SQL condition: the row lies inside region `code` (for region_code tables: is exactly it)."""
     if spec.keying == "columns":
-        return in_region(region_table(spec).c, code)
+        return inside_columns(region_table(spec).c, code, name)
     t = table(spec.table)
     if spec.keying == "region_code":
-        return t.c.region_code == code
-    return region_codes.regions_inside(t.c, code)
+        return t.c.region_code == _code(name, code)
+    return regions_inside_bound(t.c, code, name)
 
 
-def in_zone(spec: SourceSpec, zone_code: str) -> ColumnElement:
+def in_zone(spec: SourceSpec, zone_code: str, name: str = "zone") -> ColumnElement:
     """SQL condition: the row lies inside the viewer's zone (defence in depth: the scope is checked
     against the zone before any query; this keeps a wrong scope from ever reading outside it)."""
     if spec.keying == "columns":
-        return in_region(region_table(spec).c, zone_code)
+        return inside_columns(region_table(spec).c, zone_code, name)
     t = table(spec.table)
     if spec.keying == "region_code":
-        return region_codes.code_inside(t.c.region_code, zone_code)
-    return region_codes.regions_inside(t.c, zone_code)
+        return code_inside_bound(t.c.region_code, zone_code, name)
+    return regions_inside_bound(t.c, zone_code, name)
 
 
-def in_area(spec: SourceSpec, code: str, indexed: bool = True) -> ColumnElement:
+def in_area(spec: SourceSpec, code: str, indexed: bool = True, name: str = "area") -> ColumnElement:
     """SQL condition used to tell "no data at all for this period" from a real zero: the row lies in
     city `code`, or in any city of province `code`. `indexed=False` wraps the column so the planner
     keeps off the city index (every row of a one-city store matches it)."""
@@ -182,8 +236,8 @@ def in_area(spec: SourceSpec, code: str, indexed: bool = True) -> ColumnElement:
         return literal(True)
     column = t.c.city_code if indexed else func.coalesce(t.c.city_code, "")
     if region_codes.level_of(code) == "province":
-        return region_codes.code_inside(column, code)
-    return column == code
+        return code_inside_bound(column, code, name)
+    return column == _code(name, code)
 
 
 def department_column(spec: SourceSpec):  # noqa: ANN201

@@ -20,10 +20,10 @@ department (sources.BY_DEPARTMENT); a source with no department has no figure pe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Column, String, and_, case, cast, exists, func, literal, literal_column, or_, select, true, \
-    union_all
+from sqlalchemy import (Column, String, and_, bindparam, case, cast, exists, func, literal, literal_column, or_,
+                        select, true, union_all)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
@@ -31,7 +31,7 @@ from indicators import sources as S
 from indicators.plan import SqlMeasure, column
 from store.hints import rare
 from store.models import Department, Region
-from store.period import Period
+from store.period import Period, local_tz
 from store.scope import Viewer
 from store import region_codes
 from store.region_codes import level_of
@@ -81,12 +81,19 @@ def _text(value: str):  # noqa: ANN202
 
 # -- where a row falls: scope, zone, department, period ------------------------------------------------
 
+def _arg(name: str, value, type_=None):  # noqa: ANN001, ANN202
+    """A named parameter: a value that changes from one request to the next of the same shape (region
+    codes, period bounds, bucket keys, the department, the moment of computation), so a statement
+    compiled for one district runs for the next with new values (`params`, indicators.engine)."""
+    return bindparam(name, value, type_=type_ if type_ is not None else String())
+
+
 def child_regions(req: Request):  # noqa: ANN201
     """Condition on Region: the regions of req.child_level inside the scope (its children, or any
     level further down — every grid of the city in one statement)."""
     if region_codes.depth(req.child_level) == region_codes.depth(level_of(req.scope)) + 1:
-        return Region.parent_code == req.scope
-    return and_(Region.level == req.child_level, region_codes.regions_inside(Region, req.scope))
+        return Region.parent_code == _arg("scope", req.scope)
+    return and_(Region.level == req.child_level, S.regions_inside_bound(Region, req.scope, "scope"))
 
 
 def base_conditions(spec: S.SourceSpec, req: Request) -> list:
@@ -99,7 +106,8 @@ def base_conditions(spec: S.SourceSpec, req: Request) -> list:
     if req.viewer.role == "department":
         dept = S.department_column(spec)
         if dept is not None:
-            conds.append(dept == req.viewer.department_code if req.viewer.department_code else literal(False))
+            conds.append(dept == _arg("dept", req.viewer.department_code) if req.viewer.department_code
+                         else literal(False))
     return conds
 
 
@@ -117,8 +125,8 @@ def departments_serving(scope: str):  # noqa: ANN201
     """Condition on Department: the departments that serve inside region `scope` — its own bureaus and
     offices, those of the regions above it (a city bureau works in every district) and those without a
     region."""
-    return or_(Department.region_code.is_(None), region_codes.code_inside(Department.region_code, scope),
-               Department.region_code.in_(region_codes.ancestors(scope)))
+    return or_(Department.region_code.is_(None), S.code_inside_bound(Department.region_code, scope, "scope"),
+               Department.region_code.in_(bindparam("ancestors", region_codes.ancestors(scope), expanding=True)))
 
 
 def department_source(name: str, req: Request) -> str | None:
@@ -158,24 +166,65 @@ def bucket_runs(req: Request) -> list[list[Bucket]]:
     return runs
 
 
-def time_parts(col, buckets: list[Bucket], grain: str | None = None):  # noqa: ANN001, ANN201
-    """(bucket CASE expression, range condition) for `col` over adjacent buckets, or (None, None) when
-    no bucket applies."""
+def _bound_kind(col, grain: str | None) -> str:  # noqa: ANN001
+    if grain is not None:
+        return grain[0]  # "m" / "y": external period keys
+    return "d" if S.is_date_column(col) else "t"
+
+
+def bound_args(col, b: Bucket, index: int, grain: str | None = None):  # noqa: ANN001, ANN201
+    """(low, high, inclusive_high) of a bucket for `col` as named parameters, or None (see `bounds`)."""
+    bb = bounds(col, b.period, grain)
+    if bb is None:
+        return None
+    kind = _bound_kind(col, grain)
+    type_ = String() if grain is not None else col.type
+    return _arg(f"{kind}lo{index}", bb[0], type_), _arg(f"{kind}hi{index}", bb[1], type_), bb[2]
+
+
+def bucket_key(b: Bucket, index: int):  # noqa: ANN201
+    return cast(_arg(f"bk{index}", b.key), String)
+
+
+def time_parts(col, buckets: list[Bucket], grain: str | None = None,  # noqa: ANN001, ANN201
+               index: dict[str, int] | None = None):
+    """(bucket CASE expression, range condition) for `col` over adjacent buckets (in time order), or
+    (None, None) when no bucket applies. `index`: each bucket's place in the request (its parameters'
+    names)."""
+    index = index or {b.key: i for i, b in enumerate(buckets)}
     whens, spans = [], []
     for b in buckets:
-        bb = bounds(col, b.period, grain)
+        bb = bound_args(col, b, index[b.key], grain)
         if bb is None:
             continue
         lo, hi, incl = bb
         cond = and_(col >= lo, col <= hi) if incl else and_(col >= lo, col < hi)
-        whens.append((cond, _text(b.key)))
+        whens.append((cond, bucket_key(b, index[b.key])))
         spans.append(bb)
     if not whens:
         return None, None
     if len(whens) == 1:
         return case(*whens), whens[0][0]
-    lo, hi, incl = min(x[0] for x in spans), max(x[1] for x in spans), spans[0][2]
+    lo, hi, incl = spans[0][0], spans[-1][1], spans[0][2]  # adjacent buckets in time order
     return case(*whens), (and_(col >= lo, col <= hi) if incl else and_(col >= lo, col < hi))
+
+
+def params(req: Request, now) -> dict:  # noqa: ANN001
+    """The values of every named parameter a statement built for a request of this shape can hold."""
+    out: dict = {**S.region_params("scope", req.scope), **S.region_params("zone", req.viewer.zone_code),
+                 **S.region_params("area", req.area), "ancestors": region_codes.ancestors(req.scope),
+                 "dept": req.viewer.department_code, "now": now}
+    for i, b in enumerate(req.buckets):
+        out[f"bk{i}"] = b.key
+        d_lo, d_hi = b.period.start, b.period.end + timedelta(days=1)
+        out.update({f"dlo{i}": d_lo, f"dhi{i}": d_hi})
+        t_lo, t_hi = b.period.utc_bounds()
+        out.update({f"tlo{i}": t_lo, f"thi{i}": t_hi})
+        for grain in ("month", "year"):
+            bb = bounds(None, b.period, grain)
+            if bb is not None:
+                out.update({f"{grain[0]}lo{i}": bb[0], f"{grain[0]}hi{i}": bb[1]})
+    return out
 
 
 # -- grouped subqueries --------------------------------------------------------------------------------
@@ -192,8 +241,9 @@ def _inner(spec: S.SourceSpec, req: Request, time_field: str | None, cols: list,
         return select(*head, *cols).select_from(S.from_clause(spec)).where(*conds).subquery()
     tcol = column(spec.table, time_field) if grain is None else S.table(spec.table).c.period
     parts = []
+    index = {b.key: i for i, b in enumerate(req.buckets)}
     for run in bucket_runs(req):  # one SELECT per run of adjacent periods, each on its own index range
-        bexpr, rng = time_parts(tcol, run, grain)
+        bexpr, rng = time_parts(tcol, run, grain, index)
         if bexpr is not None:
             parts.append(select(*head, bexpr.label("b"), *cols).select_from(S.from_clause(spec)).where(*conds, rng))
     if not parts:
@@ -214,9 +264,24 @@ def _columns_of(expr, table) -> set[str]:  # noqa: ANN001
     return {el.name for el in iterate(expr) if isinstance(el, Column) and el.table is table}
 
 
+def _month_aligned(period: Period) -> bool:
+    """The period is whole local months — or runs from a month's first day to today or later, when the
+    rest of the month has not happened yet (milestones are not stamped in the future: the workflow stamps
+    the clock, intake and imports refuse reports beyond events.intake.FUTURE_TOLERANCE), so the month so
+    far is the month's row."""
+    if period.start.day != 1:
+        return False
+    return (period.end + timedelta(days=1)).day == 1 or period.end >= datetime.now(local_tz()).date()
+
+
+def serves_periods(name: str, req: Request) -> bool:
+    """A monthly copy serves only periods of whole months; a daily one any period."""
+    return name not in S.MONTHLY or all(_month_aligned(b.period) for b in req.buckets)
+
+
 def coarser_source(measures: list[SqlMeasure], req: Request) -> str | None:
-    """A coarser copy of the batch's source (sources.COARSER) that holds every level, zone and column the
-    batch needs, or None. Summing it gives the same figures from far fewer rows."""
+    """A coarser copy of the batch's source (sources.COARSER) that holds every level, zone, column and
+    period the batch needs, or None. Summing it gives the same figures from far fewer rows."""
     fine_name = measures[0].source
     fine = S.table(fine_name)
     levels_needed = {req.child_level or level_of(req.scope), level_of(req.scope), level_of(req.viewer.zone_code)}
@@ -228,9 +293,44 @@ def coarser_source(measures: list[SqlMeasure], req: Request) -> str | None:
     for name in S.COARSER.get(fine_name, ()):
         spec = S.SOURCES[name]
         if levels_needed <= set(spec.levels) and needed <= set(S.table(name).c.keys()) \
-                and S.department_column(spec) is None and S.department_column(S.SOURCES[fine_name]) is None:
+                and S.department_column(spec) is None and S.department_column(S.SOURCES[fine_name]) is None \
+                and serves_periods(name, req) and not needed & S.RECODED.get(name, frozenset()):
             return name
     return None
+
+
+def read_source(measures: list[SqlMeasure], req: Request) -> str | None:
+    """The table a batch reads: per department its copy with the department, else its coarsest copy that
+    serves, else itself — None when nothing can serve (a monthly table asked for part of a month)."""
+    if req.by_department:
+        return department_source(measures[0].source, req)
+    name = coarser_source(measures, req) or measures[0].source
+    return name if serves_periods(name, req) else None
+
+
+def read_time_field(source: str, here: str, time_field: str | None) -> str | None:
+    """The time field of a batch declared on `source` as read from its copy `here` (a rollup's day or
+    month column)."""
+    if time_field is not None and here != source and time_field == S.TIME_COLUMNS.get(source) \
+            and here in S.TIME_COLUMNS:
+        return S.TIME_COLUMNS[here]
+    return time_field
+
+
+def rollup_serves(form, req: Request) -> bool:  # noqa: ANN001 - an indicators.case_rollup.RollupForm
+    """A per-case indicator's rollup form gives the figure this request asks for: not for department
+    staff (their figures count the cases their department holds now, a state only the case rows carry),
+    per department only for milestone measures, only at the levels the form is read at, and only where
+    some copy serves the levels and periods."""
+    if form is None or req.viewer.role == "department" or (req.by_department and not form.by_department):
+        return False
+    levels = {req.child_level or level_of(req.scope), level_of(req.scope), level_of(req.viewer.zone_code)}
+    if form.levels is not None and not levels <= set(form.levels):
+        return False
+    batches: dict[tuple, list[SqlMeasure]] = {}
+    for m in form.plan.measures:
+        batches.setdefault((m.source, m.time_field), []).append(m)
+    return all(read_source(ms, req) is not None for ms in batches.values())
 
 
 def _moved(expr, fine, coarse):  # noqa: ANN001, ANN202
@@ -243,12 +343,9 @@ def _moved(expr, fine, coarse):  # noqa: ANN001, ANN202
 
 def batched_group(measures: list[SqlMeasure], req: Request, names: dict[str, str]):  # noqa: ANN201
     m0 = measures[0]
-    if req.by_department:
-        source = department_source(m0.source, req)
-        if source is None:
-            return None
-    else:
-        source = coarser_source(measures, req) or m0.source
+    source = read_source(measures, req)
+    if source is None:
+        return None
     spec = S.SOURCES[source]
     fine, here = S.table(m0.source), S.table(source)
     cols = []
@@ -260,7 +357,7 @@ def batched_group(measures: list[SqlMeasure], req: Request, names: dict[str, str
             expr = case((where, value)) if where is not None else value
         cols.append(expr.label(f"c{i}"))
     pushed = _shared_narrowing(measures, source)
-    inner = _inner(spec, req, m0.time_field, cols, pushed)
+    inner = _inner(spec, req, read_time_field(m0.source, source, m0.time_field), cols, pushed)
     if inner is None:
         return None
     parts = _parts(inner, req, m0.time_field is not None)
@@ -365,9 +462,9 @@ def coverage_group(source: str, time_field: str | None, req: Request, label: str
         return select(has()).subquery()
     tcol = column(source, time_field)
     parts = []
-    for b in req.buckets:
-        lo, hi, _ = bounds(tcol, b.period)
-        parts.append(select(_text(b.key).label("b"), has(and_(tcol >= lo, tcol < hi))))
+    for i, b in enumerate(req.buckets):
+        lo, hi, _ = bound_args(tcol, b, i)
+        parts.append(select(bucket_key(b, i).label("b"), has(and_(tcol >= lo, tcol < hi))))
     return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
 
 
@@ -388,18 +485,16 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
     # The frame (regions × buckets) is ONE subquery, not a join of two: SQLite's planner then drives
     # the query from it and indexes each grouped subquery automatically. With "keys JOIN buckets ON 1=1"
     # it scanned every grouped subquery once per region (288 ms → 19 ms for every grid of a tenth city).
-    bucket_keys = [b.key for b in req.buckets] or [None]
-
-    def frame_rows(bucket: str | None):  # noqa: ANN202
-        b = _text(bucket).label("b") if bucket is not None else literal(None, String).label("b")
+    def frame_rows(i: int | None):  # noqa: ANN202
+        b = bucket_key(req.buckets[i], i).label("b") if i is not None else literal(None, String).label("b")
         if req.by_department:
             return select(Department.code.label("k"), Department.name.label("name"), b) \
                 .where(departments_serving(req.scope))
         if req.child_level is not None:
             return select(Region.code.label("k"), Region.name.label("name"), b).where(child_regions(req))
-        return select(_text(req.scope).label("k"), _text("").label("name"), b)
+        return select(cast(_arg("scope", req.scope), String).label("k"), _text("").label("name"), b)
 
-    parts = [frame_rows(b) for b in bucket_keys]
+    parts = [frame_rows(i) for i in range(len(req.buckets))] or [frame_rows(None)]
     keys = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("keys")
     has_buckets = bool(req.buckets)
     out_cols = [keys.c.k, keys.c.name, keys.c.b]
@@ -421,7 +516,10 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
         if any(m.zero_if_covered for m in ms):
             label = f"cov{len(coverage)}"
             coverage[label] = (source, time_field)
-            groups.append((coverage_group(source, time_field, req, label), time_field is not None, [label]))
+            # Asked of the table the batch reads: a monthly table cannot say whether a day has rows.
+            here = read_source(ms, req) or source
+            groups.append((coverage_group(here, read_time_field(source, here, time_field), req, label),
+                           time_field is not None, [label]))
 
     stmt_from = keys
     for i, (sub, timed, cols) in enumerate(groups):
@@ -439,13 +537,47 @@ def build(measures: list[SqlMeasure], req: Request):  # noqa: ANN201
     return stmt, label_of, coverage
 
 
+@dataclass(frozen=True)
+class Built:
+    """A built statement and its label maps: runs for any request of the same `shape` with that request's
+    `params` (SQLAlchemy takes the parameters the statement names and leaves the others)."""
+
+    stmt: object
+    label_of: dict
+    coverage: dict
+
+
+def shape(req: Request) -> tuple:
+    """What a statement depends on besides its named parameters: levels, keying, the viewer's role, zone
+    level and whether they have a department, and how the periods fall (runs of adjacent buckets; whole
+    months, read from a monthly copy; whole years, what yearly statistics can answer)."""
+    index = {b.key: i for i, b in enumerate(req.buckets)}
+    runs = tuple(tuple(index[b.key] for b in run) for run in bucket_runs(req))
+    falls = tuple((_month_aligned(b.period), bounds(None, b.period, "year") is not None) for b in req.buckets)
+    return (level_of(req.scope), req.child_level, req.by_department, req.viewer.role,
+            level_of(req.viewer.zone_code), req.viewer.department_code is None, runs, falls)
+
+
+def build_once(measures: list[SqlMeasure], req: Request) -> Built:
+    return Built(*build(measures, req))
+
+
+def run_built(session: Session, built: Built, req: Request, now):  # noqa: ANN001, ANN201
+    """Execute a built statement with this request's values (see `run`)."""
+    return _collect(session.execute(built.stmt, params(req, now)), built.label_of, built.coverage)
+
+
 def run(session: Session, measures: list[SqlMeasure], req: Request):  # noqa: ANN201
     """Execute; returns ({(k, b): {measure name: value}}, {(k, b): {(source, time_field): covered}}, names)."""
     stmt, label_of, coverage = build(measures, req)
+    return _collect(session.execute(stmt), label_of, coverage)
+
+
+def _collect(result, label_of: dict, coverage: dict):  # noqa: ANN001, ANN202
     values: dict[tuple, dict] = {}
     covered: dict[tuple, dict] = {}
     names: dict[str, str] = {}
-    for row in session.execute(stmt).mappings():
+    for row in result.mappings():
         key = (row["k"], row["b"])
         names[row["k"]] = row["name"]
         values[key] = {label_of[c]: row[c] for c in label_of}

@@ -271,12 +271,51 @@ def api_keys_tab() -> None:
                     st.rerun()
 
 
+def replica_section() -> None:
+    """系统管理员, under 数据交换: the database's read replica (only when one is configured) — reachable,
+    replaying, and how far behind the primary it is (docs/scale-out.md)."""
+    try:
+        with AuthViews.open(engine, viewer) as views:
+            status = views.replica_status()
+    except PermissionDenied:
+        return
+    if status is None:
+        return
+    st.subheader("数据库只读副本")
+    st.caption(f"副本：{status['replica']}　·　看板读取走副本，写入与本会话刚写入后的读取走主库")
+    if not status["reachable"]:
+        plain.error(f"只读副本无法连接，读取已自动改由主库承担：{status.get('error') or ''}")
+    else:
+        lag = status["lag_seconds"]
+        c1, c2, c3 = st.columns(3)
+        c1.metric("复制延迟", "—" if lag is None else f"{lag:.3f} 秒")
+        c2.metric("已接收未回放", "—" if status["unreplayed_bytes"] is None else f"{status['unreplayed_bytes']:,} 字节")
+        c3.metric("最近回放的事务", _local(status["last_replay_at"]) or "—")
+        if not status["in_recovery"]:
+            st.warning("所配置的副本不是备库（未处于恢复状态）：请检查 [database].replica_url")
+        elif status["replay_paused"]:
+            st.warning("副本的回放已暂停：看板数据不再更新，本会话写入后的读取仍走主库")
+    states = {"streaming": "流复制中", "catchup": "追赶中", "startup": "启动中", "backup": "备份中", "stopping": "停止中"}
+    if status["standbys"]:
+        st.dataframe(pd.DataFrame([{
+            "备库": f"{s['name']} {s['client'] or ''}".strip(), "状态": states.get(s["state"], s["state"]),
+            "发送落后（字节）": s["sent_behind_bytes"], "回放落后（字节）": s["replay_behind_bytes"],
+            "回放延迟（秒）": s["replay_lag_seconds"]} for s in status["standbys"]]), hide_index=True, width="stretch")
+    else:
+        st.warning("主库上没有正在连接的备库（pg_stat_replication 为空）")
+
+
+def exchange_tab() -> None:
+    exchange_status.section(engine, viewer, client=client)  # backlog, failures, replay
+    replica_section()
+
+
 st.title("系统管理")
 st.caption(f"{role_label(viewer.role)} · 管理范围：{viewer.zone_code}　·　所有账号变更、授权与登录均写入审计日志（只增不改）")
 _show_flash()
 DRAW = {"账号管理": accounts_tab, "接入密钥": api_keys_tab, "授权与解锁": grants_tab, "安全策略": policy_tab,
         "审计日志": audit_tab,
-        "数据交换": lambda: exchange_status.section(engine, viewer, client=client)}  # backlog, failures, replay
+        "数据交换": exchange_tab}
 for tab, name in zip(st.tabs(TABS[viewer.role]), TABS[viewer.role]):
     with tab:
         DRAW[name]()

@@ -10,14 +10,14 @@ import streamlit as st
 import indicators as I
 from auth import exports
 from indicators.catalogue import catalogue_frame, domain_counts, search
-from indicators.describe import formula_text, summary_rows
+from indicators.describe import READ_KINDS, formula_text, reading, summary_rows
 from indicators.schema import DOMAINS, GRAIN_NAMES, POLARITY_NAMES
 from indicators.status import (STATUS_COLORS, STATUS_LABELS, fmt_delta, fmt_number, fmt_value, status_color,
                                status_label)
 from store.period import Period
 from store.scope import PermissionDenied, Viewer
 from store.region_codes import level_of
-from ui import charts, plain
+from ui import charts, plain, versions
 from ui.chrome import resolve_scope
 from ui.context import current_period
 from ui.data import app_engine
@@ -30,19 +30,38 @@ engine = app_engine()
 scope_name = " › ".join(c["name"] for c in crumbs) or code
 
 
-@st.cache_data(ttl=120, show_spinner=False)
-def live_values(ids: tuple[str, ...], scope: str, period: Period, who: Viewer) -> dict:
+# Cached by what each figure reads (ui/versions.py: data versions of its domains, and the clock for "now"
+# figures), never by a time-to-live; `inputs` is only part of the key.
+@st.cache_data(max_entries=256, show_spinner=False)
+def _live_values(ids: tuple[str, ...], scope: str, period: Period, who: Viewer, inputs: tuple) -> dict:
     return I.compute_many(list(ids), scope, period, who, engine=app_engine())
 
 
-@st.cache_data(ttl=120, show_spinner=False)
-def trend(indicator_id: str, scope: str, start: str, end: str, grain: str, who: Viewer) -> pd.DataFrame:
+def live_values(ids: tuple[str, ...], scope: str, period: Period, who: Viewer) -> dict:
+    """In groups by the data they read, so a sensor batch recomputes only the environment figures."""
+    out: dict = {}
+    for group, inputs in versions.indicator_groups(ids):
+        out.update(_live_values(group, scope, period, who, inputs))
+    return out
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _trend(indicator_id: str, scope: str, start: str, end: str, grain: str, who: Viewer,
+           inputs: tuple) -> pd.DataFrame:
     return I.series(indicator_id, scope, start, end, grain, who, engine=app_engine())
 
 
-@st.cache_data(ttl=120, show_spinner=False)
-def children(indicator_id: str, scope: str, period: Period, who: Viewer) -> pd.DataFrame:
+def trend(indicator_id: str, scope: str, start: str, end: str, grain: str, who: Viewer) -> pd.DataFrame:
+    return _trend(indicator_id, scope, start, end, grain, who, versions.indicator_inputs([indicator_id]))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _children(indicator_id: str, scope: str, period: Period, who: Viewer, inputs: tuple) -> pd.DataFrame:
     return I.compute_children(indicator_id, scope, period, who, engine=app_engine())
+
+
+def children(indicator_id: str, scope: str, period: Period, who: Viewer) -> pd.DataFrame:
+    return _children(indicator_id, scope, period, who, versions.indicator_inputs([indicator_id]))
 
 
 def trend_window(ind, period: Period) -> tuple[str, str, str]:  # noqa: ANN001
@@ -88,7 +107,7 @@ table = pd.DataFrame([{
     "状态": STATUS_LABELS.get(results[ind.id].status, "—"),
     "环比": fmt_delta(ind, results[ind.id].mom_delta, results[ind.id].mom_pct),
     "同比": fmt_delta(ind, results[ind.id].yoy_delta, results[ind.id].yoy_pct),
-    "责任部门": ind.owner, "编号": ind.id,
+    "读取": READ_KINDS[reading(ind)[0]], "责任部门": ind.owner, "编号": ind.id,
 } for ind in found])
 picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                       key="ind_table", height=min(420, 38 + 35 * len(table)))
@@ -133,6 +152,8 @@ with left:
     st.write(ind.description)
     st.markdown("**公式**")
     st.markdown(formula_text(ind))
+    st.markdown("**数据读取**")
+    st.markdown(reading(ind)[1])
     bands = I.bands(ind)
     if bands:
         st.markdown("**阈值**（" + POLARITY_NAMES[ind.polarity] + "）")

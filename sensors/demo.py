@@ -1,7 +1,10 @@
 """Demo sensors and readings (演示数据 — generated, not measured).
 
 Stations are placed around the demo city's street centroids (urban districts weighted up) and
-located in the hierarchy with the geo locator. Hourly series are vectorised numpy:
+located in the hierarchy with the geo locator. Hourly series are vectorised numpy, drawn block by block
+of stations (BLOCK_VALUES values at a time: what all stations share — the synoptic weather, the district
+factors, the haze episodes, the city's rain hours — is drawn once first), each block written and dropped
+before the next, so the memory stays bounded at any scale:
 - air: south-China seasonality (winter haze, clean wet summer), traffic peaks for NO2/CO at 08 and
   18–19 h, afternoon O3 peaking in autumn, a shared synoptic AR(1) weather factor plus district and
   station noise, haze episodes (one spanning 2026-03-01 when the range covers it, so both HJ 633
@@ -20,6 +23,7 @@ data with the same functions the ingester uses, so everything is consistent.
 from __future__ import annotations
 
 import time as _time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -34,7 +38,7 @@ from sensors.daily import air_day_rows_many, local_midnight, station_day_rows
 from sensors.metrics import AIR_POLLUTANTS, is_decibel
 from sensors.registry import DEFAULT_INTERVAL_S, SensorInfo, info_of, load_index
 from standards import noise as noise_std
-from store import bulkload
+from store import bulkload, partitions
 from store.models import Region
 from store.models.sensors import Sensor, SensorAreaDaily, SensorDaily, SensorHourly, SensorLatest, SensorReading
 from store.region_codes import KEYED_LEVELS
@@ -124,21 +128,24 @@ def _season(doy: np.ndarray, peak_doy: float) -> np.ndarray:
     return np.cos(2 * np.pi * (doy - peak_doy) / 365.25)
 
 
-def air_series(rng: np.random.Generator, clock: Clock, district_of: list[str], last_episode_district: str | None
-               ) -> tuple[dict[str, np.ndarray], list[dict]]:
-    n, h = len(district_of), clock.n
+@dataclass
+class AirPlan:
+    """What every air station shares: the synoptic weather factor, each district's factor and the haze
+    episodes (with the districts they cover). Drawn once; `air_block` then draws the stations."""
+
+    dists: list[str]
+    synoptic: np.ndarray        # 1 × hours
+    district: np.ndarray        # districts × hours
+    episodes: list[tuple[np.ndarray, float, list[str] | None]]  # (trapezoid over the hours, factor, districts)
+    made: list[dict]
+
+
+def air_plan(rng: np.random.Generator, clock: Clock, district_of: list[str], last_episode_district: str | None
+             ) -> AirPlan:
+    h = clock.n
     dists = sorted(set(district_of))
-    d_index = np.array([dists.index(d) for d in district_of])
     synoptic = _ar1(rng, 1, h, 0.985, 0.35)
-    district = _ar1(rng, len(dists), h, 0.95, 0.12)[d_index]
-    local = _ar1(rng, n, h, 0.85, 0.12)
-    weather = synoptic + district + local
-    lh, doy = clock.lh, clock.doy
-    season = 1 + 0.55 * _season(doy, 15)
-    night = 1 + 0.18 * np.cos(2 * np.pi * (lh - 22) / 24)
-    traffic = 0.75 + 0.5 * np.exp(-((lh - 8) ** 2) / 4.5) + 0.6 * np.exp(-((lh - 18.5) ** 2) / 5)
-    base = rng.lognormal(np.log(22), 0.2, size=(n, 1))
-    episodes = np.ones((n, h))
+    district = _ar1(rng, len(dists), h, 0.95, 0.12)
     made: list[dict] = []
     # Haze episodes in the cool season, including one across the 2026-03-01 edition switch.
     starts: list[tuple[datetime, float, float, list[str] | None]] = []
@@ -153,12 +160,32 @@ def air_series(rng: np.random.Generator, clock: Clock, district_of: list[str], l
     if last_episode_district is not None:
         # Under way at the end: one district turns orange then red (alerts and cases are opened).
         starts.append((clock.end - timedelta(hours=9), 9.0 + 12.0, 4.2, [last_episode_district]))
+    episodes = []
     for start, dur, amp, only in starts:
-        bump = _bump(clock.utc, start, dur, ramp_h=6.0 if only else 12.0)
-        mask = np.ones(n, bool) if only is None else np.isin(np.array(district_of), only)
-        episodes[mask] *= 1 + (amp - 1) * bump * rng.uniform(0.8, 1.15, size=(mask.sum(), 1))
+        episodes.append((_bump(clock.utc, start, dur, ramp_h=6.0 if only else 12.0), amp, only))
         made.append({"start": start.isoformat(), "hours": dur, "factor": round(amp, 2),
                      "districts": only or "全市"})
+    return AirPlan(dists, synoptic, district, episodes, made)
+
+
+def air_block(rng: np.random.Generator, clock: Clock, plan: AirPlan, district_of: list[str]) -> dict[str, np.ndarray]:
+    """Hourly series of the air stations in `district_of` (one block of them)."""
+    n, h = len(district_of), clock.n
+    d_index = np.array([plan.dists.index(d) for d in district_of])
+    synoptic = plan.synoptic
+    local = _ar1(rng, n, h, 0.85, 0.12)
+    weather = synoptic + plan.district[d_index] + local
+    lh, doy = clock.lh, clock.doy
+    season = 1 + 0.55 * _season(doy, 15)
+    night = 1 + 0.18 * np.cos(2 * np.pi * (lh - 22) / 24)
+    traffic = 0.75 + 0.5 * np.exp(-((lh - 8) ** 2) / 4.5) + 0.6 * np.exp(-((lh - 18.5) ** 2) / 5)
+    base = rng.lognormal(np.log(22), 0.2, size=(n, 1))
+    episodes = np.ones((n, h))
+    where = np.array(district_of)
+    for bump, amp, only in plan.episodes:
+        mask = np.ones(n, bool) if only is None else np.isin(where, only)
+        if mask.any():
+            episodes[mask] *= 1 + (amp - 1) * bump * rng.uniform(0.8, 1.15, size=(mask.sum(), 1))
     pm25 = base * season * night * np.exp(weather) * episodes
     pm10 = pm25 * rng.uniform(1.45, 1.75, size=(n, 1)) * np.exp(0.05 * local)
     no2 = rng.lognormal(np.log(24), 0.2, (n, 1)) * traffic * (1 + 0.25 * _season(doy, 15)) * np.exp(0.6 * weather) \
@@ -169,10 +196,11 @@ def air_series(rng: np.random.Generator, clock: Clock, district_of: list[str], l
     sun = np.clip(np.sin(np.pi * (lh - 7) / 12), 0, None) ** 1.5
     o3_season = 1 + 0.35 * _season(doy, 275)
     o3 = (22 + 115 * sun * o3_season * np.exp(0.5 * (synoptic - 0.5 * local))) * rng.uniform(0.85, 1.15, (n, 1))
+    del weather, episodes, local
     series = {"PM2.5": pm25, "PM10": pm10, "NO2": no2, "CO": co, "SO2": so2, "O3": o3}
     for k, v in series.items():
         series[k] = np.round(np.clip(v, 0.1 if k == "CO" else 1, None), 2 if k == "CO" else 1)
-    return series, made
+    return series
 
 
 def water_series(rng: np.random.Generator, clock: Clock, quality: np.ndarray, lake: np.ndarray) -> dict[str, np.ndarray]:
@@ -203,33 +231,61 @@ def noise_series(rng: np.random.Generator, clock: Clock, zones: list[str], loud:
     return np.round(level + _ar1(rng, n, h, 0.7, 1.8), 1)
 
 
-def hydro_series(rng: np.random.Generator, clock: Clock, base: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    n, h = len(base), clock.n
+@dataclass
+class HydroPlan:
+    """City-wide rain hours and typhoon windows, shared by every hydrology station."""
+
+    cells: np.ndarray                    # 1 × hours: hours it rains somewhere in the city
+    typhoons: list[np.ndarray]           # trapezoids over the hours
+    events: list[dict]
+
+
+def hydro_plan(rng: np.random.Generator, clock: Clock) -> HydroPlan:
+    h = clock.n
     wet = np.clip(_season(clock.doy, 170), 0, None) + 0.15
     afternoon = 1 + 1.5 * np.exp(-((clock.lh - 16) ** 2) / 8)
     p = np.clip(0.015 + 0.07 * wet * afternoon, 0, 0.4)
     cells = rng.random((1, h)) < p  # city-wide rain hours, each station shares most of them
-    amount = rng.gamma(0.9, 3.5, (n, h)) * (cells & (rng.random((n, h)) < 0.8))
-    events = []
+    events, bumps = [], []
     typhoons = [t for t in range(h) if 6 <= (clock.start + timedelta(hours=t) + timedelta(hours=8)).month <= 9
                 and (clock.start + timedelta(hours=t) + timedelta(hours=8)).day == 20
                 and (clock.start + timedelta(hours=t) + timedelta(hours=8)).hour == 0]
     for t0 in typhoons[::2]:
         start = clock.start + timedelta(hours=t0)
-        bump = _bump(clock.utc, start, 36, 8)
-        amount += bump[None, :] * rng.gamma(3.0, 5.0, (n, h))
+        bumps.append(_bump(clock.utc, start, 36, 8))
         events.append({"start": start.isoformat(), "hours": 36, "kind": "台风暴雨"})
+    return HydroPlan(cells, bumps, events)
+
+
+def hydro_block(rng: np.random.Generator, clock: Clock, plan: HydroPlan, base: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Rainfall and water level of the hydrology stations with base levels `base` (one block of them)."""
+    n, h = len(base), clock.n
+    amount = rng.gamma(0.9, 3.5, (n, h)) * (plan.cells & (rng.random((n, h)) < 0.8))
+    for bump in plan.typhoons:
+        amount += bump[None, :] * rng.gamma(3.0, 5.0, (n, h))
     rain = np.round(np.clip(amount, 0, 200), 1)
+    del amount
     store = np.zeros((n, h))
     for t in range(1, h):
         store[:, t] = 0.985 * store[:, t - 1] + rain[:, t]
     level = base[:, None] + 0.6 * _season(clock.doy, 190)[None, :] + 0.012 * store + _ar1(rng, n, h, 0.9, 0.03)
-    return rain, np.round(level, 2), events
+    return rain, np.round(level, 2)
 
 
 # -- writing -------------------------------------------------------------------------------------------
 
-BLOCK_VALUES = 2_000_000  # readings per written block: bounds memory whatever the scale
+# Values (sensor × hour × metric) generated and written at a time: the series of a block of stations are
+# drawn, written and dropped before the next block's, so memory stays bounded whatever the scale. Writing
+# a block takes ≈250 B a value at its peak (the rows' columns, the frame the daily figures are computed
+# from), so 500k values ≈ 125 MB; smaller blocks only add per-block overhead.
+BLOCK_VALUES = 500_000
+
+
+def _blocks(n: int, hours: int, metrics: int) -> list[tuple[int, int]]:
+    """[start, stop) index ranges of the stations generated together."""
+    step = max(1, BLOCK_VALUES // max(1, hours * metrics))
+    return [(a, min(n, a + step)) for a in range(0, n, step)]
 
 
 def _gaps(rng: np.random.Generator, series: dict[str, np.ndarray], offline_tail: np.ndarray) -> None:
@@ -278,6 +334,7 @@ class _Writer:
                     "etotal": np.where(decibel[mi], 10 ** (vals / 10), np.nan) if decibel.any() else None,
                     **{f"{lv}_code": codes[lv][si] for lv in LEVEL_COLS}}
             self.counts["hourly"] += bulkload.load(self.session, SensorHourly, cols, idx.size)
+            del cols
             raw = hi >= raw_start
             self.counts["raw"] += bulkload.load(self.session, SensorReading, {
                 "sensor_id": ids_arr[si[raw]], "ts": clock.utc[hi[raw]], "metric": metric_arr[mi[raw]],
@@ -339,49 +396,75 @@ def _utc(hour: np.datetime64) -> datetime:
     return pd.Timestamp(hour).tz_localize("UTC").to_pydatetime()
 
 
-def _area_daily(session: Session, clock: Clock, series: dict[str, np.ndarray], district_of: list[str | None],
-                city_code: str) -> int:
+class _AreaSums:
     """sensor_area_daily for the city and each district: per hour and pollutant the mean over the area's
     stations that reported it (as sensors.daily.area_frame averages sensor_hourly), then assessed like
-    one station (HJ 663 城市点位平均)."""
-    metrics = [m for m in sorted(series) if m in AIR_POLLUTANTS]
-    if not metrics:
-        return 0
-    districts = np.array([d or "" for d in district_of], dtype=object)
-    groups = [("city", city_code, np.ones(len(districts), bool))] + [
-        ("district", d, districts == d) for d in sorted(set(districts)) if d]
-    hours = pd.DatetimeIndex(clock.utc).tz_localize("UTC")
-    local_day = (clock.utc + np.timedelta64(TZ_OFFSET_H, "h")).astype("datetime64[D]")
-    areas, days, meta = [], {}, {}
-    for level, code, mask in groups:
-        reported = np.zeros(int(mask.sum()), bool)
+    one station (HJ 663 城市点位平均). The sums and counts are added block by block of stations, so the
+    whole city's series are never in memory at once."""
+
+    def __init__(self, clock: Clock, district_of: list[str | None], city_code: str) -> None:
+        self.clock = clock
+        self.city_code = city_code
+        self.groups = [("city", city_code)] + [("district", d) for d in sorted({d for d in district_of if d})]
+        self.sums: dict[str, np.ndarray] = {}
+        self.counts: dict[str, np.ndarray] = {}
+        self.stations = np.zeros(len(self.groups), dtype=np.int64)
+
+    def add(self, series: dict[str, np.ndarray], district_of: list[str | None]) -> None:
+        metrics = [m for m in sorted(series) if m in AIR_POLLUTANTS]
+        if not metrics:
+            return
+        where = np.array([d or "" for d in district_of], dtype=object)
+        members = [(0, np.ones(len(where), bool))] + [
+            (k, where == code) for k, (_level, code) in enumerate(self.groups) if k and (where == code).any()]
+        reported = np.zeros(len(where), bool)
+        shape = (len(self.groups), self.clock.n)
         for metric in metrics:
-            part = series[metric][mask]
+            part = series[metric]
             ok = np.isfinite(part)
             reported |= ok.any(axis=1)
-            count = ok.sum(axis=0)
-            mean = np.where(ok, part, 0.0).sum(axis=0) / np.maximum(count, 1)
-            have = count > 0
-            if have.any():
-                areas.append(pd.DataFrame({"sensor_id": code, "hour": hours[have], "metric": metric,
-                                           "value": mean[have]}))
-                days.setdefault(code, set()).update(pd.DatetimeIndex(np.unique(local_day[have])).date)
-        meta[code] = (level, int(reported.sum()))
-    if not areas:
-        return 0
-    records = air_day_rows_many(pd.concat(areas, ignore_index=True), days)
-    out = [(code, r) for code, recs in records.items() for r in recs]
-    cols = {"region_code": [c for c, _ in out], "level": [meta[c][0] for c, _ in out], "city_code": city_code,
-            "kind": "air", "day": [local_midnight(r["day"]) for _, r in out], "metric": [r["metric"] for _, r in out],
-            "value": [r["value"] for _, r in out], "edition": [r["edition"] for _, r in out],
-            "stations": [meta[c][1] for c, _ in out], "detail": [r["detail"] for _, r in out]}
-    return bulkload.load(session, SensorAreaDaily, cols, len(out))
+            values = np.where(ok, part, 0.0)
+            sums = self.sums.setdefault(metric, np.zeros(shape))
+            counts = self.counts.setdefault(metric, np.zeros(shape, dtype=np.int64))
+            for k, mask in members:
+                sums[k] += values[mask].sum(axis=0)
+                counts[k] += ok[mask].sum(axis=0)
+        for k, mask in members:
+            self.stations[k] += int(reported[mask].sum())
+
+    def write(self, session: Session) -> int:
+        if not self.sums:
+            return 0
+        hours = pd.DatetimeIndex(self.clock.utc).tz_localize("UTC")
+        local_day = (self.clock.utc + np.timedelta64(TZ_OFFSET_H, "h")).astype("datetime64[D]")
+        areas, days, meta = [], {}, {}
+        for k, (level, code) in enumerate(self.groups):
+            for metric in sorted(self.sums):
+                count = self.counts[metric][k]
+                mean = self.sums[metric][k] / np.maximum(count, 1)
+                have = count > 0
+                if have.any():
+                    areas.append(pd.DataFrame({"sensor_id": code, "hour": hours[have], "metric": metric,
+                                               "value": mean[have]}))
+                    days.setdefault(code, set()).update(pd.DatetimeIndex(np.unique(local_day[have])).date)
+            meta[code] = (level, int(self.stations[k]))
+        if not areas:
+            return 0
+        records = air_day_rows_many(pd.concat(areas, ignore_index=True), days)
+        out = [(code, r) for code, recs in records.items() for r in recs]
+        cols = {"region_code": [c for c, _ in out], "level": [meta[c][0] for c, _ in out],
+                "city_code": self.city_code, "kind": "air", "day": [local_midnight(r["day"]) for _, r in out],
+                "metric": [r["metric"] for _, r in out], "value": [r["value"] for _, r in out],
+                "edition": [r["edition"] for _, r in out], "stations": [meta[c][1] for c, _ in out],
+                "detail": [r["detail"] for _, r in out]}
+        return bulkload.load(session, SensorAreaDaily, cols, len(out))
 
 
 SENSOR_TABLES = (SensorHourly, SensorReading, SensorLatest, SensorDaily, SensorAreaDaily)
 
 
-def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -> dict:  # noqa: ANN001
+def generate(session: Session, rng: np.random.Generator, scale, now: datetime, progress=None) -> dict:  # noqa: ANN001
+    """The generator protocol of demo.seed; `progress(done, total)` is told after every block of stations."""
     t_start = _time.perf_counter()
     cfg = settings.get_settings()
     city_code = str(cfg["city"]["code"])
@@ -444,51 +527,66 @@ def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -
     timing: dict[str, float] = {}
     writer = _Writer(session, infos, raw_from)
     deferred = bulkload.drop_indexes_if_empty(session, SENSOR_TABLES)
-
-    def write(kind: str, kind_clock: Clock, series: dict[str, np.ndarray]) -> None:
-        t0 = _time.perf_counter()
-        writer.write(kind, ids[kind], kind_clock, series)
-        timing[kind] = round(_time.perf_counter() - t0, 1)
+    partitions.ensure_for(session, clock.start, end)  # PostgreSQL: the months the series cover exist first
 
     air_district = [pl["codes"].get("district") for pl in places["air"]]
     episode_district = None
     if n_air:
         counts = pd.Series(air_district).value_counts()
         episode_district = str(counts.index[0])
-    air, episodes = air_series(rng, clock, air_district, episode_district) if n_air else ({}, [])
-    if n_air:
-        tail = offline_tail(n_air)
-        if episode_district is not None:
-            tail[np.array(air_district) == episode_district] = 0  # keep the live episode visible
-        _gaps(rng, air, tail)
-        write("air", clock, air)
-        t0 = _time.perf_counter()
-        area = _area_daily(session, clock, air, air_district, city_code)
-        timing["area_daily"] = round(_time.perf_counter() - t0, 1)
-        del air
-    else:
-        area = 0
-    if n_water:
-        ws = water_series(rng, clock, water_quality, water_lake)
-        every4 = (clock.lh % 4 == 0)
+    # Station-level draws first (offline tails, the shared weather and rain), then the hourly series block
+    # by block of stations, each written and dropped before the next is drawn.
+    tails = {"air": offline_tail(n_air) if n_air else None}
+    if n_air and episode_district is not None:
+        tails["air"][np.array(air_district) == episode_district] = 0  # keep the live episode visible
+    for kind, n_kind in (("water", n_water), ("noise", n_noise), ("hydro", n_hydro)):
+        tails[kind] = offline_tail(n_kind) if n_kind else None
+    plan = air_plan(rng, clock, air_district, episode_district) if n_air else None
+    hplan = hydro_plan(rng, clock) if n_hydro else None
+    area_sums = _AreaSums(clock, air_district, city_code)
+    every4 = (clock.lh % 4 == 0)
+
+    def air(a: int, b: int) -> dict[str, np.ndarray]:
+        series = air_block(rng, clock, plan, air_district[a:b])
+        _gaps(rng, series, tails["air"][a:b])
+        area_sums.add(series, air_district[a:b])
+        return series
+
+    def water(a: int, b: int) -> dict[str, np.ndarray]:
+        ws = water_series(rng, clock, water_quality[a:b], water_lake[a:b])
         for k in ws:
             ws[k] = np.where(every4[None, :], ws[k], np.nan)
-        _gaps(rng, ws, offline_tail(n_water))
-        write("water", clock, ws)
-        del ws
-    if n_noise:
-        ns = {"Leq": noise_series(rng, clock, zones, loud)}
-        _gaps(rng, ns, offline_tail(n_noise))
-        write("noise", clock, ns)
-        del ns
-    hydro_events: list[dict] = []
-    if n_hydro:
-        rain, level, hydro_events = hydro_series(rng, clock, hydro_base)
+        _gaps(rng, ws, tails["water"][a:b])
+        return ws
+
+    def noise(a: int, b: int) -> dict[str, np.ndarray]:
+        ns = {"Leq": noise_series(rng, clock, zones[a:b], loud[a:b])}
+        _gaps(rng, ns, tails["noise"][a:b])
+        return ns
+
+    def hydro(a: int, b: int) -> dict[str, np.ndarray]:
+        rain, level = hydro_block(rng, clock, hplan, hydro_base[a:b])
         hs = {"rainfall": rain, "water_level": level}
-        _gaps(rng, hs, offline_tail(n_hydro))
-        write("hydro", clock, hs)
-        del hs
-    if n_iot:
+        _gaps(rng, hs, tails["hydro"][a:b])
+        return hs
+
+    work = [(kind, make, a, b) for kind, make, n_kind, m in (("air", air, n_air, 6), ("water", water, n_water, 7),
+                                                              ("noise", noise, n_noise, 1), ("hydro", hydro, n_hydro, 2))
+            for a, b in _blocks(n_kind, clock.n, m)]
+    steps = len(work) + (1 if n_iot else 0)
+    for k, (kind, make, a, b) in enumerate(work):
+        t0 = _time.perf_counter()
+        series = make(a, b)
+        writer.write(kind, ids[kind][a:b], clock, series)
+        del series
+        timing[kind] = timing.get(kind, 0.0) + _time.perf_counter() - t0
+        if progress is not None:
+            progress(k + 1, steps)
+    t0 = _time.perf_counter()
+    area = area_sums.write(session)
+    timing["area_daily"] = _time.perf_counter() - t0
+    if n_iot:  # a week of IoT states: small at every scale, drawn at once
+        t0 = _time.perf_counter()
         lh = iot_clock.lh[None, :]
         h = iot_clock.n
         man = devices == "manhole"
@@ -508,20 +606,24 @@ def generate(session: Session, rng: np.random.Generator, scale, now: datetime) -
                "lamp_on": np.where(~man[:, None], lamp, np.nan),
                "power": np.where(~man[:, None], power, np.nan)}
         _gaps(rng, iot, offline_tail(n_iot))
-        write("iot", iot_clock, iot)
+        writer.write("iot", ids["iot"], iot_clock, iot)
         del iot
+        timing["iot"] = _time.perf_counter() - t0
+        if progress is not None:
+            progress(steps, steps)
 
     writer.finish()
     t0 = _time.perf_counter()
     bulkload.create_indexes(session, deferred)
     bulkload.analyze(session, SENSOR_TABLES)
-    timing["indexes"] = round(_time.perf_counter() - t0, 1)
+    timing["indexes"] = _time.perf_counter() - t0
     alerts = _alerts(session, set(infos), end)
     return {
         "sensors": {k: len(v) for k, v in ids.items()}, "hourly_rows": writer.counts["hourly"],
-        "raw_rows": writer.counts["raw"], "daily_rows": writer.counts["daily"], "area_daily_rows": area, "from": clock.start.isoformat(), "until": end.isoformat(),
-        "raw_days": raw_days, "air_episodes": episodes, "hydro_events": hydro_events, "alerts": alerts,
-        "seconds": {**timing, "total": round(_time.perf_counter() - t_start, 1)},
+        "raw_rows": writer.counts["raw"], "daily_rows": writer.counts["daily"], "area_daily_rows": area,
+        "from": clock.start.isoformat(), "until": end.isoformat(), "raw_days": raw_days,
+        "air_episodes": plan.made if plan else [], "hydro_events": hplan.events if hplan else [], "alerts": alerts,
+        "seconds": {**{k: round(v, 1) for k, v in timing.items()}, "total": round(_time.perf_counter() - t_start, 1)},
     }
 
 

@@ -6,15 +6,20 @@ import json
 
 from sqlalchemy.orm import Session
 
+from sensors import rollup_lock
 from sensors.daily import refresh_area_daily, refresh_daily
 from sensors.readings import Reading
 from sensors.registry import SensorIndex
 from sensors.writer import WriteResult, store_readings
+from store import partitions
 
 
 def ingest(session: Session, readings: list[Reading], index: SensorIndex) -> WriteResult:
+    if readings:  # PostgreSQL: the months the batch falls in exist (once per month; store.partitions)
+        partitions.ensure_current(session.get_bind(), min(r.ts for r in readings))
     result = store_readings(session, readings, index)
     if result.stored:
+        rollup_lock.lock_days(session, result.touched_days, index)  # several ingesters: sensors/rollup_lock.py
         refresh_daily(session, result.touched_days, index)
         refresh_area_daily(session, result.touched_days, index)
     return result

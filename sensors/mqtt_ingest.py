@@ -17,6 +17,12 @@ Guarantees:
   (sensors/quarantine.py), so one hostile message or sensor cannot fill the database.
   A database error leaves the batch unacknowledged and retries it after a pause.
 - Reconnects by itself (paho's loop, backoff up to [sensors].mqtt_reconnect_max_s).
+- Several ingesters (docs/scale-out.md): with [mqtt].share_group set, each subscribes to the MQTT 5 shared
+  subscription `$share/<group>/<topic>` under its own client id, and the broker hands every message to
+  one of them. Mosquitto (2.0, measured) keeps a dead member's unacknowledged messages — and the share
+  of new messages it goes on assigning to its persistent session — for that client id alone: nothing is
+  lost, but they wait until an ingester with the same client id reconnects (`python -m scaleout`
+  restarts one within seconds). The (sensor, ts, metric) key makes the redelivery harmless.
 - Alert rules are evaluated for the sensors that changed (separate transaction, so a failing rule can
   never block ingestion): after every batch when the queue is drained, at most every
   [sensors].alert_seconds while a backlog is written; counters go to ingest_status for the status display.
@@ -68,7 +74,8 @@ def topic_for(city_code: str, template: str | None = None) -> str:
 class Ingester:
     def __init__(self, engine: Engine, *, host: str | None = None, port: int | None = None,
                  client_id: str | None = None, city_code: str | None = None, batch_size: int | None = None,
-                 batch_seconds: float | None = None, evaluate_alerts: bool = True) -> None:
+                 batch_seconds: float | None = None, evaluate_alerts: bool = True,
+                 share_group: str | None = None) -> None:
         cfg = settings.get_settings()
         mq, sc = cfg["mqtt"], cfg.get("sensors", {})
         self.engine = engine
@@ -77,6 +84,11 @@ class Ingester:
         self.client_id = client_id or mq["client_id"]
         self.city_code = city_code or cfg["city"]["code"]
         self.topic = topic_for(self.city_code, mq.get("topic"))
+        self.share_group = str(mq.get("share_group") or "") if share_group is None else share_group
+        if any(ch in self.share_group for ch in "/+#"):
+            raise ValueError(f"[mqtt].share_group 不能包含 / + #：{self.share_group!r}")
+        # What we subscribe to: the topic itself, or our group's share of it.
+        self.subscription = f"$share/{self.share_group}/{self.topic}" if self.share_group else self.topic
         self.qos = int(mq.get("qos", 1))
         self.batch_size = int(batch_size or mq.get("batch_size", 200))
         self.batch_seconds = float(batch_seconds or mq.get("batch_seconds", 1.0))
@@ -111,15 +123,20 @@ class Ingester:
             return
         self.connected = True
         self.counters["connects"] += 1
-        log.info("已连接 MQTT %s:%s（会话保留=%s），订阅 %s", self.host, self.port,
-                 getattr(flags, "session_present", None), self.topic)
-        client.subscribe(self.topic, qos=self.qos)
+        present = getattr(flags, "session_present", None)
+        log.info("已连接 MQTT %s:%s（会话保留=%s），订阅 %s", self.host, self.port, present, self.subscription)
+        if present and self.share_group:
+            # A session kept from a run without the group would still hold the plain subscription, and
+            # this client would then get every message besides its share.
+            client.unsubscribe(self.topic)
+        client.subscribe(self.subscription, qos=self.qos)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
         if all(not rc.is_failure for rc in reason_codes):
+            log.info("订阅成功：%s", self.subscription)  # python -m scaleout waits for this line
             self.subscribed.set()
         else:
-            log.error("订阅 %s 被拒绝：%s", self.topic, reason_codes)
+            log.error("订阅 %s 被拒绝：%s", self.subscription, reason_codes)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         self.subscribed.clear()

@@ -148,6 +148,9 @@ def apply_rollups(session: Session, inserted: list[tuple], index: SensorIndex, r
             "city_code": codes["city"], "district_code": codes["district"], "street_code": codes["street"],
             "community_code": codes["community"], "grid_code": codes["grid"],
         })
+    # Rows in key order, in every statement of every batch: two ingesters writing the same stations lock
+    # them in the same order and so never deadlock (PostgreSQL would abort one batch to be retried).
+    hrows.sort(key=lambda r: (r["sensor_id"], r["hour"], r["metric"]))
     for chunk in _chunks(hrows):
         session.execute(up, chunk)
 
@@ -159,6 +162,7 @@ def apply_rollups(session: Session, inserted: list[tuple], index: SensorIndex, r
         where=lt.c.ts <= lins.excluded.ts,
     )
     lrows = [{"sensor_id": s, "metric": m, "ts": ts, "value": v} for (s, m), (ts, v) in latest.items()]
+    lrows.sort(key=lambda r: (r["sensor_id"], r["metric"]))
     for chunk in _chunks(lrows):
         session.execute(lup, chunk)
 
@@ -169,4 +173,4 @@ def apply_rollups(session: Session, inserted: list[tuple], index: SensorIndex, r
         .where(or_(st.c.last_seen_at.is_(None), st.c.last_seen_at < bindparam("seen")))
         .values(last_seen_at=bindparam("seen"))
     )
-    session.execute(seen_stmt, [{"sid": s, "seen": ts} for s, ts in seen.items()])
+    session.execute(seen_stmt, [{"sid": s, "seen": ts} for s, ts in sorted(seen.items())])

@@ -16,7 +16,9 @@ several times faster than executemany. No SQL text is written by hand here.
 
 `drop_indexes_if_empty` / `create_indexes` drop a still-empty table's secondary indexes before a big
 load and build them afterwards (one sort beats millions of random B-tree inserts); `analyze` refreshes
-the planner statistics; `fix_sequence` moves a PostgreSQL serial past explicit ids.
+the planner statistics; `vacuum_analyze` does so after a big import (PostgreSQL: VACUUM (ANALYZE));
+`fix_sequence` moves a PostgreSQL serial past explicit ids. Partitioned tables (store.partitions) load
+like any other: PostgreSQL routes each row of the COPY to its month.
 """
 from __future__ import annotations
 
@@ -28,7 +30,11 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Table, f
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-CHUNK = 100_000
+from store import data_version
+
+# Rows converted and sent at a time. Each chunk becomes Python lists (≈40 B a value) before the driver sees
+# it, so this bounds the loader's own memory; a larger chunk saves nothing measurable per statement.
+CHUNK = 25_000
 
 
 def _table(model) -> Table:  # noqa: ANN001
@@ -119,6 +125,7 @@ def load(session: Session, model, columns: Mapping[str, Any], n: int, chunk: int
     dialect = conn.dialect
     if dialect.name not in ("sqlite", "postgresql"):
         raise NotImplementedError(f"bulk load not implemented for {dialect.name}")
+    data_version.note_write(session, table)  # written past the ORM, so the session cannot see it by itself
     converters = {k: _Converter(table, k, dialect) for k in columns}
     statements: dict[tuple, tuple] = {}
     for start in range(0, n, chunk):
@@ -180,6 +187,21 @@ def analyze(session: Session, models: tuple) -> None:
     quote = conn.dialect.identifier_preparer.quote
     for m in models:
         conn.exec_driver_sql(f"ANALYZE {quote(_table(m).name)}")  # table names from our own metadata
+
+
+def vacuum_analyze(engine, models: tuple) -> None:  # noqa: ANN001 - an Engine
+    """After a big import, in its own connection outside any transaction. PostgreSQL: `VACUUM (ANALYZE)` of
+    the tables (fresh planner statistics at once, and the visibility map that index-only scans need, instead
+    of whenever autovacuum gets round to it; a partitioned table is done partition by partition). SQLite:
+    `PRAGMA optimize`, which analyses the tables whose statistics the writes made stale."""
+    names = [_table(m).name for m in models]
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            quote = conn.dialect.identifier_preparer.quote
+            conn.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(quote(n) for n in names)}")  # our own table names
+    elif engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA optimize")
 
 
 def fix_sequence(session: Session, model) -> None:  # noqa: ANN001

@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from sqlalchemy import Select, and_, false, select
+from sqlalchemy import ColumnElement, Select, and_, false, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from store import region_codes
 from store.region_codes import is_within
-from store.db import session_scope
+from store.db import read_session
 
 
 
@@ -30,9 +32,41 @@ class Viewer:
     display_name: str = ""
 
 
-def in_region(model, code: str):  # noqa: ANN001 - a mapped class with RegionKeyed columns
-    """SQL condition: row lies inside region `code` (see store.region_codes.inside)."""
-    return region_codes.inside(model, code)
+class routing_key(ColumnElement):  # noqa: N801 - used like a SQL function
+    """A column compared for routing, not for the plan: `city_code` (the distribution column on Citus,
+    bench/CITUS.md) as written everywhere but on SQLite, where it is `+city_code`. SQLite's unary plus
+    keeps the comparison but takes it out of index selection: without ANALYZE statistics (a young
+    database) SQLite would otherwise read a grid's rows through the city_code index, i.e. the whole city.
+    The comparison is on text with text, which the plus (it drops the column's affinity) leaves alone."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column) -> None:  # noqa: ANN001
+        self.column = column
+        self.type = column.type
+
+
+@compiles(routing_key)
+def _routing_key(element: routing_key, compiler, **kw) -> str:  # noqa: ANN001
+    return compiler.process(element.column, **kw)
+
+
+@compiles(routing_key, "sqlite")
+def _routing_key_sqlite(element: routing_key, compiler, **kw) -> str:  # noqa: ANN001
+    return "+" + compiler.process(element.column, **kw)
+
+
+def in_region(model, code: str):  # noqa: ANN001 - a mapped class with RegionKeyed columns, or a Table's .c
+    """SQL condition: row lies inside region `code` (see store.region_codes.inside). Below a city it also
+    names the row's city, `city_code = <the region's city>`: on a Citus cluster distributed by city_code
+    that one predicate makes every scoped read a router query on one city's shards (bench/CITUS.md,
+    tests/test_citus_colocation.py). A province is already a predicate on city_code (its prefix)."""
+    condition = region_codes.inside(model, code)
+    city = region_codes.ancestor_at(code, "city")
+    if city is None or city == code:
+        return condition
+    return and_(routing_key(model.city_code) == city, condition)
 
 
 def apply_scope(stmt: Select, model, viewer: Viewer) -> Select:  # noqa: ANN001
@@ -83,8 +117,11 @@ class ReadFace:
 
     @classmethod
     @contextmanager
-    def open(cls, engine, viewer: Viewer) -> Iterator:  # noqa: ANN001, ANN206 - an Engine; yields cls
-        with session_scope(engine, readonly=True) as session:
+    def open(cls, engine, viewer: Viewer, *, fresh: bool = False) -> Iterator:  # noqa: ANN001, ANN206 - an Engine; yields cls
+        """A read-only session on `engine`, or on its read replica when one is configured and this is a
+        browser session that has no write of its own pending there (store.db.read_session);
+        `fresh=True` reads the primary always."""
+        with read_session(engine, fresh=fresh) as session:
             yield cls(session, viewer)
 
     def scoped(self, model, *columns) -> Select:  # noqa: ANN001 - a RegionKeyed mapped class

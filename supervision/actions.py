@@ -153,7 +153,9 @@ def supervise_department_overdue(engine: Engine, viewer: Viewer, department_code
     """Place every overdue open case of a department (in the viewer's zone, or `region` within it) under
     supervision as one order; the department is the one notified."""
     now = now or datetime.now(timezone.utc)
-    with ReadFace.open(engine, viewer) as face:
+    # The list an order is placed on is read from the primary: a replica a few milliseconds behind
+    # could miss a case that just became overdue or still list one just closed.
+    with ReadFace.open(engine, viewer, fresh=True) as face:
         stmt = face.scoped(Event, Event.id).where(Event.department_code == department_code,
                                                   Event.stage_deadline < now)
         if region is not None:

@@ -99,8 +99,12 @@ def test_city_and_district_figures_read_the_district_copy_of_the_rollup():
     assert pick("440900", "district") == "event_district_daily"
     assert pick("440900", None) == "event_district_daily"
     assert pick("440902", None) == "event_district_daily"
-    assert pick("440900", "street") is None            # streets are not in the district copy
-    assert pick("440902", None, Viewer("s", "leader", "440902001")) is None  # a street zone is not either
+    # Streets are not in the district copy; for whole months they are in the monthly grid copy, and for part
+    # of a month in neither.
+    assert pick("440900", "street") == "event_grid_monthly"
+    part = (SB.Bucket("cur", Period.parse("2026-10-03")),)
+    assert SB.coarser_source([closed], SB.Request("440900", "street", part, city)) is None
+    assert pick("440902", None, Viewer("s", "leader", "440902001")) == "event_grid_monthly"  # a street zone
     by_grid = P.SqlMeasure("g", "event_daily_rollup", "day", "count", where=R.grid_code.is_not(None))
     assert pick("440900", "district", measures=(closed, by_grid)) is None   # a column only the grid rollup has
     moved = SB._moved(closed.where, R.__table__, SB.S.table("event_district_daily"))

@@ -30,7 +30,7 @@ def test_migrations_match_models_and_guard_audit(blank_engine):
     with blank_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
         assert diff == [], diff
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
     with blank_engine.begin() as conn:
         conn.execute(insert(AuditEntry).values(actor="t", action="login"))
     with pytest.raises(DatabaseError, match="append-only"):

@@ -13,7 +13,7 @@ from store.db import session_scope
 from store.period import Period, local_tz
 from store.region_codes import LEVEL_NAMES_ZH
 from store.scope import PermissionDenied, Viewer
-from ui import audit_trail, inbox, plain
+from ui import audit_trail, inbox, plain, versions
 from ui.context import current_period, current_region, keep_view_params, set_period, set_region
 from ui.data import app_engine
 from ui.login import logout
@@ -21,26 +21,40 @@ from ui.login import logout
 DEMO_BADGE = ":orange-badge[:material/science: 演示数据 · 系统生成，非真实数据]"
 
 
-@st.cache_data(ttl=300, show_spinner=False)
-def demo_loaded() -> bool:
+# Cached by the data version of what they read (ui/versions.py): the sidebar of every rerun of every page
+# reads them, and regions change only by an import.
+@st.cache_data(max_entries=4, show_spinner=False)
+def _demo_loaded(inputs: tuple) -> bool:
     with session_scope(app_engine(), readonly=True) as s:
         return is_demo(s)
 
 
-@st.cache_data(ttl=600, show_spinner=False)
-def boundary_note(code: str, viewer: Viewer) -> str | None:
-    """Where only district boundaries exist (or the deeper levels are generated), what to say."""
+def demo_loaded() -> bool:
+    return _demo_loaded(versions.versions("meta"))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _boundary_note(code: str, viewer: Viewer, inputs: tuple) -> str | None:
     with RegionViews.open(app_engine(), viewer) as regions:
         return coverage_note(regions.boundary_coverage(code))
 
 
-@st.cache_data(ttl=600, show_spinner=False)
-def scope_path(code: str, viewer: Viewer) -> tuple[list[dict], list[dict]]:
-    """(breadcrumb, children) of region `code` as the viewer may see them."""
+def boundary_note(code: str, viewer: Viewer) -> str | None:
+    """Where only district boundaries exist (or the deeper levels are generated), what to say."""
+    return _boundary_note(code, viewer, versions.versions("regions"))
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _scope_path(code: str, viewer: Viewer, inputs: tuple) -> tuple[list[dict], list[dict]]:
     with RegionViews.open(app_engine(), viewer) as regions:
         crumbs = regions.breadcrumb(code)
         kids = [{"code": r.code, "name": r.name, "level": r.level} for r in regions.children(code)]
     return crumbs, kids
+
+
+def scope_path(code: str, viewer: Viewer) -> tuple[list[dict], list[dict]]:
+    """(breadcrumb, children) of region `code` as the viewer may see them."""
+    return _scope_path(code, viewer, versions.versions("regions"))
 
 
 def resolve_scope(viewer: Viewer) -> tuple[str, list[dict], list[dict]]:

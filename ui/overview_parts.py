@@ -1,5 +1,7 @@
 """Widgets of the overview page. Data comes from the situation read models and the indicator engine,
-cached for the refresh interval (a figure on a leader's screen is at most that old)."""
+cached by what it was computed from (ui/versions.py): the data versions of the domains each figure reads,
+and the clock for figures that compare with "now". A write shows at the next rerun; an unchanged
+database is not recomputed. max_entries bounds each cache (scopes × periods × viewers)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -24,14 +26,17 @@ from situation.urgent import urgent_items
 from store.db import session_scope
 from store.period import Period, local_tz
 from store.scope import Viewer
-from ui import charts, map_legend, plain
+from ui import charts, map_legend, plain, versions
 from ui.kpi_tiles import show_grid as show_tile_grid
 from ui.chrome import demo_loaded
 from ui.context import set_region
 from ui.data import app_engine
 from ui.session import client_address
 
-TTL = int(settings.get_settings()["app"]["refresh_seconds"])
+# Entries kept per cached function (least recently used go first). Entries of an old version are never
+# asked for again and age out here; the big ones (map specs, event points, shapes) are kept fewer.
+ENTRIES = 256
+BIG_ENTRIES = 48
 LAYERS = {"regions": "区域指标", "events": "网格事件", "sensors": "监测站点", "resources": "应急资源",
           "incidents": "突发事件"}
 
@@ -62,37 +67,76 @@ def layer_picker() -> list[str]:
 
 
 # -- cached data --------------------------------------------------------------------------------------
-@st.cache_data(ttl=3600, show_spinner=False)
-def _shapes(viewer: Viewer, code: str):  # noqa: ANN202
+# Each cached function takes `inputs` (ui.versions) only as part of its key: it is never read inside.
+EVENT_INPUTS = ("events", "regions")
+URGENT_INPUTS = ("events", "sensors", "emergency", "supervision", "regions")
+LAYER_INPUTS = {"sensors": ("sensors", "readings", "regions"), "resources": ("emergency", "regions"),
+                "incidents": ("emergency", "regions")}
+
+
+@st.cache_data(max_entries=BIG_ENTRIES, show_spinner=False)
+def _shapes_for(viewer: Viewer, code: str, inputs: tuple):  # noqa: ANN202
     with RegionViews.open(app_engine(), viewer) as regions:
         return scope_shapes(regions, code)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _events(viewer: Viewer, code: str, period_key: str):  # noqa: ANN202
+def _shapes(viewer: Viewer, code: str):  # noqa: ANN202
+    return _shapes_for(viewer, code, versions.versions("regions"))
+
+
+@st.cache_data(max_entries=BIG_ENTRIES, show_spinner=False)
+def _events_for(viewer: Viewer, code: str, period_key: str, inputs: tuple):  # noqa: ANN202
     with session_scope(app_engine(), readonly=True) as s:
         return event_map(s, viewer, code, Period.parse(period_key), _now())
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+def _events(viewer: Viewer, code: str, period_key: str):  # noqa: ANN202
+    # Overdue marks compare with now: the clock is an input too.
+    return _events_for(viewer, code, period_key, versions.inputs(*EVENT_INPUTS, now=True))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def _tiles_for(viewer: Viewer, code: str, period_key: str, ids: tuple[str, ...], inputs: tuple) -> list[Tile]:
+    return kpis.tiles(viewer, code, Period.parse(period_key), ids=ids)
+
+
 def cached_tiles(viewer: Viewer, code: str, period_key: str) -> list[Tile]:
-    return kpis.tiles(viewer, code, Period.parse(period_key))
+    """The scope's tile grid, cached in groups by the data each group reads: a sensor batch (every second
+    under live ingest) recomputes the environment tiles only, a case write the case tiles only."""
+    order = kpis.tile_ids(code)
+    by_id: dict[str, Tile] = {}
+    for ids, inputs in versions.indicator_groups(order):
+        by_id.update(zip(ids, _tiles_for(viewer, code, period_key, ids, inputs)))
+    return [by_id[i] for i in order]
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _children(viewer: Viewer, code: str, period_key: str, indicator_id: str):  # noqa: ANN202
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def _children_for(viewer: Viewer, code: str, period_key: str, indicator_id: str, inputs: tuple):  # noqa: ANN202
     return kpis.children_values(viewer, code, Period.parse(period_key), indicator_id)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _trend(viewer: Viewer, code: str, period_key: str, indicator_id: str):  # noqa: ANN202
+def _children(viewer: Viewer, code: str, period_key: str, indicator_id: str):  # noqa: ANN202
+    return _children_for(viewer, code, period_key, indicator_id, versions.indicator_inputs([indicator_id]))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def _trend_for(viewer: Viewer, code: str, period_key: str, indicator_id: str, inputs: tuple):  # noqa: ANN202
     return kpis.trend(viewer, code, Period.parse(period_key), indicator_id)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def _urgent(viewer: Viewer, code: str):  # noqa: ANN202
+def _trend(viewer: Viewer, code: str, period_key: str, indicator_id: str):  # noqa: ANN202
+    return _trend_for(viewer, code, period_key, indicator_id, versions.indicator_inputs([indicator_id]))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def _urgent_for(viewer: Viewer, code: str, inputs: tuple):  # noqa: ANN202
     with session_scope(app_engine(), readonly=True) as s:
         return urgent_items(s, viewer, code, _now())
+
+
+def _urgent(viewer: Viewer, code: str):  # noqa: ANN202
+    # Overdue cases and escalations are "overdue now": the clock is an input too.
+    return _urgent_for(viewer, code, versions.inputs(*URGENT_INPUTS, now=True))
 
 
 # -- map ----------------------------------------------------------------------------------------------
@@ -128,16 +172,41 @@ def build_layers(viewer: Viewer, code: str, period: Period, indicator_id: str, l
     return deck_layers, bbox, map_legend.for_layers(layers, legend, events_mode)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(max_entries=BIG_ENTRIES, show_spinner=False)
+def _map_spec_for(viewer: Viewer, code: str, period_key: str, indicator_id: str, layers: tuple[str, ...],
+                  size: tuple[int, int], margin: float, label_px: int, inputs: tuple) -> tuple[str, list]:
+    deck_layers, bbox, legend = build_layers(viewer, code, Period.parse(period_key), indicator_id, list(layers),
+                                             label_px)
+    view = L.view_for_bbox(bbox, size[0], size[1], margin=margin)
+    return L.deck_json(L.deck(deck_layers, view)), legend
+
+
+def map_inputs(indicator_id: str, layers: tuple[str, ...]) -> tuple:
+    """What the map of these layers is drawn from: the regions, the colouring indicator's inputs, and each
+    object layer's domains; the clock when a layer marks something by its age (overdue cases, silent
+    stations)."""
+    domains = {"regions"}
+    now = False
+    if "regions" in layers:
+        read, now = versions.indicator_reads([indicator_id])
+        domains.update(read)
+    if "events" in layers:
+        domains.update(EVENT_INPUTS)
+        now = True
+    for extra in ("sensors", "resources", "incidents"):
+        if extra in layers:
+            domains.update(LAYER_INPUTS[extra])
+            now = now or extra == "sensors"
+    return versions.inputs(*domains, now=now)
+
+
 def map_spec(viewer: Viewer, code: str, period_key: str, indicator_id: str, layers: tuple[str, ...],
              size: tuple[int, int], margin: float = 0.08, label_px: int = 13) -> tuple[str, list]:
     """The map's deck as JSON and its legend groups (ui.map_legend), cached like the data under it:
     serialising the deck is the most expensive step of drawing the page, and the same spec serves every
     viewer of the scope."""
-    deck_layers, bbox, legend = build_layers(viewer, code, Period.parse(period_key), indicator_id, list(layers),
-                                             label_px)
-    view = L.view_for_bbox(bbox, size[0], size[1], margin=margin)
-    return L.deck_json(L.deck(deck_layers, view)), legend
+    return _map_spec_for(viewer, code, period_key, indicator_id, tuple(layers), tuple(size), margin, label_px,
+                         map_inputs(indicator_id, tuple(layers)))
 
 
 def region_label_layer(viewer: Viewer, code: str, label_px: int = 13):  # noqa: ANN201

@@ -7,6 +7,7 @@ from sqlalchemy import (JSON, Boolean, Date, Float, ForeignKey, Index, Integer, 
                         text)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from store import histogram
 from store.models.base import Base, RegionKeyed, UTCDateTime, utcnow
 
 
@@ -154,6 +155,37 @@ class FlowCounters:
     supervised_closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CaseMeasures:
+    """Mixin: per-case measures of the event rollups that are not milestone counts (events/rollup.py):
+    what the indicators that once read case by case (处置时长第90百分位, 12345 平均办结时长, the cohort
+    rates 立案率 / 结案率 / 办结率 / 处置率) read instead.
+
+    Durations, on the day of the milestone that ends them:
+      close_hours_sum   hours from 上报 to 结案, on the 结案 day (平均办结时长 = sum / closed)
+      handle_hist_00…49 cases whose first feedback came that day, by hours from first dispatch to it, in
+                        the fixed log-spaced bins of store.histogram (处置时长第90百分位 from summed bins)
+    Cohorts, on the day of the milestone that opens them (bumped later, when the case gets further):
+      rep_rejected      of the cases reported that day, those since 不予立案
+      rep_registered    … since 立案
+      rep_closed        … since 结案
+      reg_closed        of the cases 立案 that day, those since 结案
+      disp_handled      of the cases first dispatched that day, those since 处置反馈
+    """
+
+    # Server defaults too: a writer that knows only the flow counters (a bulk INSERT … SELECT) leaves zeros.
+    rep_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    rep_registered: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    rep_closed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    reg_closed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    disp_handled: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    close_hours_sum: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+
+
+HANDLE_HIST = histogram.columns("handle_hist")
+for _name in HANDLE_HIST:  # fifty bins as plain integer columns: a SUM each on both backends
+    setattr(CaseMeasures, _name, mapped_column(_name, Integer, default=0, server_default=text("0")))
+
+
 class EventDailyRollup(FlowCounters, Base):
     """Flow counts per day × grid × category × source, kept current on every write.
 
@@ -178,10 +210,11 @@ class EventDailyRollup(FlowCounters, Base):
     source: Mapped[str] = mapped_column(String(20))
 
 
-class EventDistrictDaily(FlowCounters, Base):
+class EventDistrictDaily(FlowCounters, CaseMeasures, Base):
     """The same flow counters per day × district × category × source: what city- and district-level
     figures read (a year of the city is ~25× fewer rows than the grid rollup, whose rows are barely
-    fewer than the cases themselves). Kept current by the same writes as the grid rollup."""
+    fewer than the cases themselves). Kept current by the same writes as the grid rollup, and carries
+    the per-case measures too (CaseMeasures)."""
 
     __tablename__ = "event_district_daily"
     __table_args__ = (
@@ -197,7 +230,7 @@ class EventDistrictDaily(FlowCounters, Base):
     source: Mapped[str] = mapped_column(String(20))
 
 
-class EventDepartmentDaily(FlowCounters, Base):
+class EventDepartmentDaily(FlowCounters, CaseMeasures, Base):
     """The same flow counters per day × district × department × category × source: what the 考核 of
     departments reads. A milestone counts for the department the case was with when it happened (the
     department on that milestone's log row): a first dispatch for the department it went to, a feedback,
@@ -216,5 +249,33 @@ class EventDepartmentDaily(FlowCounters, Base):
     city_code: Mapped[str] = mapped_column(String(6))
     district_code: Mapped[str] = mapped_column(String(6), default="")  # "" = outside every district
     department_code: Mapped[str] = mapped_column(String(40), default="")  # "" = with no department
+    category: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+
+
+class EventGridMonthly(FlowCounters, CaseMeasures, Base):
+    """Flow counters and per-case measures per local month × grid × category × source: what street,
+    community and grid figures read for whole months (a month of a grid is one row per category and
+    source instead of one per day, and the per-case measures are not in the daily grid rollup). Kept by
+    the same writes as the daily rollups (events.rollup).
+
+    Every region code is part of the key and "" where the case has none (a case placed in a street but
+    in no grid still counts for its street), so the upsert finds its row on both backends."""
+
+    __tablename__ = "event_grid_monthly"
+    __table_args__ = (
+        UniqueConstraint("month", "city_code", "district_code", "street_code", "community_code", "grid_code",
+                         "category", "source", name="uq_event_grid_monthly_key"),
+        Index("ix_event_grid_monthly_district_month", "district_code", "month"),
+        Index("ix_event_grid_monthly_street_month", "street_code", "month"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, index=True)  # the first day of the local calendar month
+    city_code: Mapped[str] = mapped_column(String(6))
+    district_code: Mapped[str] = mapped_column(String(6), default="")
+    street_code: Mapped[str] = mapped_column(String(9), default="")
+    community_code: Mapped[str] = mapped_column(String(12), default="", index=True)
+    grid_code: Mapped[str] = mapped_column(String(15), default="", index=True)
     category: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
+from store import partitions
 from store.models.base import Base, RegionKeyed, UTCDateTime, utcnow
 
 
@@ -25,13 +26,16 @@ class Sensor(RegionKeyed, Base):
 
 
 class SensorReading(Base):
-    __tablename__ = "sensor_readings"
-    __table_args__ = (UniqueConstraint("sensor_id", "ts", "metric", name="uq_sensor_readings_key"),)
+    """Raw readings as received. Partitioned by month of `ts` on PostgreSQL (store.partitions), which is why
+    the natural key (sensor_id, ts, metric) is the primary key: PostgreSQL wants the partition column in
+    every unique key of a partitioned table, and nothing refers to a reading by a surrogate id."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
-    ts: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    metric: Mapped[str] = mapped_column(String(20))
+    __tablename__ = "sensor_readings"
+    __table_args__ = (partitions.monthly("ts"),)
+
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True, index=True)
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
 
 
@@ -43,19 +47,21 @@ class SensorHourly(RegionKeyed, Base):
     figures, the ingest upsert) and (metric, hour) for area reads (a district's or the city's hourly
     pollutant means, indicators over a metric). The region columns are not indexed here: every area
     read also names the metric and an hour range, and a single-column region index (≈ a fifth of a
-    year's rows for a district, all of them for the city) would only tempt the planner."""
+    year's rows for a district, all of them for the city) would only tempt the planner.
+
+    Partitioned by month of `hour` on PostgreSQL (store.partitions); the key (sensor_id, hour, metric) is
+    the primary key because PostgreSQL wants the partition column in every unique key of such a table."""
 
     __tablename__ = "sensor_hourly"
     __table_args__ = (
-        UniqueConstraint("sensor_id", "hour", "metric", name="uq_sensor_hourly_key"),
         Index("ix_sensor_hourly_metric_hour", "metric", "hour"),
+        partitions.monthly("hour"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
-    hour: Mapped[datetime] = mapped_column(UTCDateTime())
-    metric: Mapped[str] = mapped_column(String(20))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(20), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[float] = mapped_column(Float, default=0.0)
     vmin: Mapped[float | None] = mapped_column(Float)
@@ -178,3 +184,7 @@ class IngestStatus(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     connected: Mapped[bool] = mapped_column(default=False)
     counters: Mapped[dict | None] = mapped_column(JSON)
+
+
+# create_all on PostgreSQL (tests, tools) gets the partitions the migration makes (store.partitions).
+event.listen(Base.metadata, "after_create", partitions.after_create)

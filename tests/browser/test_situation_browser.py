@@ -3,6 +3,7 @@ server, render at wall sizes without scrollbars, and clicking a district on the 
 Screenshots are saved to tests/artifacts/ for a person to look at."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -13,7 +14,8 @@ from sqlalchemy import select
 
 from store.db import get_engine, session_scope
 from store.models import Region
-from tests.browser.conftest import RequestLog, login, shot, wait_idle
+from tests.browser.conftest import ARTIFACTS, RequestLog, login, shot, wait_idle
+from tests.browser.test_wall_browser import sign_in_wall
 
 SIZES = {"laptop": (1600, 1000), "fhd": (1920, 1080), "uhd": (3840, 2160)}
 
@@ -112,20 +114,46 @@ def test_click_district_drills_down(browser, live_app, demo_db_url):
     context.close()
 
 
-@pytest.mark.skipif(os.environ.get("SOAK") != "1", reason="soak run: SOAK=1 (10 minutes; not part of CI)")
-@pytest.mark.timeout(int(float(os.environ.get("SOAK_MINUTES", "10")) * 60) + 600)
+@pytest.mark.skipif(os.environ.get("SOAK") != "1", reason="soak run: SOAK=1 (60 minutes; not part of CI)")
+@pytest.mark.timeout(int(float(os.environ.get("SOAK_MINUTES", "60")) * 60) + 900)
 def test_wall_soak(browser, live_app):
-    """The wall left running: memory of the server before and after, no errors on the page."""
-    minutes = float(os.environ.get("SOAK_MINUTES", "10"))
+    """The wall left running unattended on its display account (issue 18): server RSS and the browser's
+    JS heap and DOM size sampled every few minutes; both must stay flat after the first minutes of
+    warm-up, the page must still be the wall (not the sign-in form), with no error box. The samples are
+    written to tests/artifacts/wall-soak.json and printed."""
+    minutes = float(os.environ.get("SOAK_MINUTES", "60"))
+    every = max(0.5, min(5.0, minutes / 12))
     context, page, _ = new_page(browser, SIZES["fhd"])
-    login(page, live_app.url, "zhiban")
-    page.goto(live_app.url + "/?wall=1&period=2026-10")
+    sign_in_wall(page, live_app.url)  # the wall's own long-lived, read-only account
+    page.goto(live_app.url + "/?wall=1")
     wait_map(page)
-    before = live_app.rss_mb()
-    page.wait_for_timeout(int(minutes * 60_000))
-    after = live_app.rss_mb()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+
+    def sample(at_min: float) -> dict:
+        cdp.send("HeapProfiler.collectGarbage")  # live objects only: a leak survives, garbage does not
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        return {"minute": round(at_min, 1), "server_rss_mb": round(live_app.rss_mb(), 1),
+                "js_heap_mb": round(metrics.get("JSHeapUsedSize", 0) / 2**20, 1),
+                "dom_nodes": int(metrics.get("Nodes", 0)), "listeners": int(metrics.get("JSEventListeners", 0))}
+
+    started = time.monotonic()
+    samples = [sample(0)]
+    while (elapsed := (time.monotonic() - started) / 60) < minutes:
+        page.wait_for_timeout(int(min(every, minutes - elapsed) * 60_000))
+        samples.append(sample((time.monotonic() - started) / 60))
+        print(f"wall soak {samples[-1]}", flush=True)
     shot(page, "wall-after-soak")
-    print(f"\nwall soak {minutes} min: server RSS {before:.0f} MB → {after:.0f} MB")
-    assert "Traceback" not in page.inner_text("body")
-    assert after < before * 1.5 + 100
+    body = page.inner_text("body")
+    (ARTIFACTS / "wall-soak.json").write_text(json.dumps(samples, ensure_ascii=False, indent=1))
+    first, warm, last = samples[0], samples[min(2, len(samples) - 1)], samples[-1]
+    print(f"\nwall soak {minutes:g} min: server RSS {first['server_rss_mb']} → {warm['server_rss_mb']} (warm) → "
+          f"{last['server_rss_mb']} MB; JS heap {first['js_heap_mb']} → {warm['js_heap_mb']} → {last['js_heap_mb']} MB; "
+          f"DOM nodes {first['dom_nodes']} → {warm['dom_nodes']} → {last['dom_nodes']}")
+    assert "Traceback" not in body and "用户名" not in body, "the wall fell back to an error or the sign-in form"
+    assert page.locator("[data-testid=stException]").count() == 0
+    # Flat after warm-up: what the first minutes fill (caches, fonts, the map's tiles) is allowed once.
+    assert last["server_rss_mb"] <= warm["server_rss_mb"] * 1.15 + 40, samples
+    assert last["js_heap_mb"] <= warm["js_heap_mb"] * 1.25 + 10, samples
+    assert last["dom_nodes"] <= warm["dom_nodes"] * 1.25 + 500, samples
     context.close()
