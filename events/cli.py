@@ -47,10 +47,11 @@ def cmd_rollup_check(args) -> int:  # noqa: ANN001
     with session_scope(engine, readonly=not args.fix) as session:
         diff = rollup.differences(session)
         by_department = rollup.department_differences(session)  # the 考核 of departments reads this copy
-        if diff.empty and by_department.empty:
-            print("案件日汇总（含部门汇总）与明细一致")
+        by_district = rollup.district_differences(session)  # the district and grid×month copies the engine reads
+        if diff.empty and by_department.empty and by_district.empty:
+            print("案件日汇总（含区县、部门、网格月汇总）与明细一致")
             return 0
-        for label, frame in (("日汇总", diff), ("部门日汇总", by_department)):
+        for label, frame in (("日汇总", diff), ("部门日汇总", by_department), ("区县日汇总/网格月汇总", by_district)):
             if not frame.empty:
                 print(f"发现 {len(frame)} 个不一致的{label}行，例如：")
                 print(frame.head(10).to_string())

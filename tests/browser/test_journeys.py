@@ -229,8 +229,11 @@ def _search(j: Journey, text: str) -> None:
 
 
 def _rows_by_id(j: Journey, nth: int = 0) -> dict[int, list[str]]:
-    """The listed cases by number (the 编号 cell, wherever the table puts it)."""
+    """The listed cases by number (the 编号 cell, wherever the table puts it); none when the console says
+    its list is empty (the page is quiet at this point: every step waits for its run to finish)."""
     out = {}
+    if nth == 0 and j.main.get_by_text("没有符合条件的案件").count():
+        return out
     for cells in j.table_rows(nth):
         number = next((c for c in cells if c.isdigit()), None)
         if number is not None:
@@ -299,7 +302,7 @@ def test_duty_officer_registers_and_dispatches(day, jbrowser):
             j.button("批量派遣（3 件）")
         j.see("成功 3 件")
         j.shot("批量派遣-成功")
-        rows = {} if j.main.get_by_text("没有符合条件的案件").count() else _rows_by_id(j)
+        rows = _rows_by_id(j)
         j.expect(not {b, c, d} & set(rows), "after 批量派遣 the queue still lists the dispatched cases")
         # The list they moved to: 待签收, with the bureau the routing chose.
         with j.step("状态筛选", kind="input"):

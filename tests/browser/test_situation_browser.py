@@ -125,7 +125,8 @@ def test_wall_soak(browser, live_app):
     every = max(0.5, min(5.0, minutes / 12))
     context, page, _ = new_page(browser, SIZES["fhd"])
     sign_in_wall(page, live_app.url)  # the wall's own long-lived, read-only account
-    page.goto(live_app.url + "/?wall=1")
+    # The test city's history ends 2026-11-20: a month with data, so every tile and layer is drawn.
+    page.goto(live_app.url + "/?wall=1&period=2026-10")
     wait_map(page)
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable")
