@@ -21,7 +21,6 @@ A match at or above `[geocode].min_confidence` places a case; below it the case 
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -34,8 +33,7 @@ from sqlalchemy.orm import Session
 import settings
 from geo import address_text as at
 from geo.locate import get_locator
-from geo.meta import boundary_version
-from store.db import get_engine, session_scope
+from geo.meta import VersionedCache, boundary_version
 from store.models import Meta, Region, StandardAddress
 from store.region_codes import ancestor_at, is_within, level_of, lineage
 
@@ -455,10 +453,6 @@ def _common_codes(rows: list[dict], city_code: str) -> dict:
 
 
 # -- the cached index per database and city --------------------------------------------------------------
-_cache: dict[tuple[str, str], tuple[str, AddressIndex]] = {}
-_lock = threading.Lock()
-
-
 def load_index(session: Session, city_code: str | None = None, locator=None) -> AddressIndex:  # noqa: ANN001
     """Build the index from the database (no cache)."""
     cfg = settings.get_settings()["city"]
@@ -472,36 +466,22 @@ def load_index(session: Session, city_code: str | None = None, locator=None) -> 
                         province=cfg.get("province", ""), locate=locator.locate if locator is not None else None)
 
 
+def _versions(session: Session) -> str:
+    return f"{address_version(session)}/{boundary_version(session)}"
+
+
+_indexes = VersionedCache(_versions, lambda session, city_code: load_index(session, city_code,
+                                                                            get_locator(session, city_code)))
+
+
 def get_index(bind: Engine | Session | None = None, city_code: str | None = None) -> AddressIndex:
     """The index for `city_code` on the database of `bind`, rebuilt only when the address or boundary
-    version moved (an import, in any process). Keyed by database URL like geo.locate.get_locator."""
-    city_code = city_code or settings.get_settings()["city"]["code"]
-    if isinstance(bind, Session):
-        return _cached(bind, (bind.get_bind().url.render_as_string(hide_password=True), city_code), city_code)
-    engine = bind or get_engine()
-    key = (engine.url.render_as_string(hide_password=True), city_code)
-    reader = engine.execution_options(sqlite_begin="DEFERRED") if engine.dialect.name == "sqlite" else engine
-    with session_scope(reader, readonly=True) as session:
-        return _cached(session, key, city_code)
-
-
-def _cached(session: Session, key: tuple[str, str], city_code: str) -> AddressIndex:
-    version = f"{address_version(session)}/{boundary_version(session)}"
-    cached = _cache.get(key)
-    if cached and cached[0] == version:
-        return cached[1]
-    with _lock:
-        cached = _cache.get(key)
-        if cached and cached[0] == version:
-            return cached[1]
-        index = load_index(session, city_code, get_locator(session, city_code))
-        _cache[key] = (version, index)
-        return index
+    version moved (an import, in any process; geo.meta.VersionedCache)."""
+    return _indexes.get(bind, city_code or settings.get_settings()["city"]["code"])
 
 
 def clear_index_cache() -> None:
-    with _lock:
-        _cache.clear()
+    _indexes.clear()
 
 
 def geocode(bind: Engine | Session | None, text: str, city_code: str | None = None) -> Match:

@@ -12,7 +12,6 @@ city) get None. On a shared edge the smallest code wins, so the answer never dep
 """
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import shapely
@@ -23,8 +22,7 @@ from sqlalchemy.orm import Session
 import settings
 from geo.crs import to_wgs84_array
 from geo.geometry import from_texts
-from geo.meta import boundary_version
-from store.db import get_engine, session_scope
+from geo.meta import VersionedCache, boundary_version
 from store.models import LEVELS, Region
 
 SNAP_DEGREES = 0.0002
@@ -156,45 +154,14 @@ class Locator:
         return {lv: col[idx] for lv, col in self._columns.items()}
 
 
-_cache: dict[tuple[str, str], tuple[str, Locator]] = {}
-_lock = threading.Lock()
-
-
-def _cached(session: Session, key: tuple[str, str], city_code: str) -> Locator:
-    version = boundary_version(session)
-    cached = _cache.get(key)
-    if cached and cached[0] == version:
-        return cached[1]
-    with _lock:
-        cached = _cache.get(key)
-        if cached and cached[0] == version:
-            return cached[1]
-        locator = Locator.from_session(session, city_code)
-        _cache[key] = (version, locator)
-        return locator
+_locators = VersionedCache(boundary_version, lambda session, city_code: Locator.from_session(session, city_code))
 
 
 def get_locator(bind: Engine | Session | None = None, city_code: str | None = None) -> Locator:
     """The locator for `city_code` on the database of `bind`, rebuilt only when the boundary version
-    moved. The cache is keyed by database URL, not engine identity: store.db.session_scope binds write
-    sessions to an execution-options copy of the engine, and every such copy must share one locator.
-
-    Given a Session, the version and regions are read through it (its own uncommitted writes
-    included, and no second connection). Given an engine, they are read in a deferred (non-locking)
-    transaction even when the engine copy carries SQLite's BEGIN IMMEDIATE, so a caller already
-    holding the write lock does not wait on itself.
-    """
-    city_code = city_code or settings.get_settings()["city"]["code"]
-    if isinstance(bind, Session):
-        key = (bind.get_bind().url.render_as_string(hide_password=True), city_code)
-        return _cached(bind, key, city_code)
-    engine = bind or get_engine()
-    key = (engine.url.render_as_string(hide_password=True), city_code)
-    reader = engine.execution_options(sqlite_begin="DEFERRED") if engine.dialect.name == "sqlite" else engine
-    with session_scope(reader, readonly=True) as session:
-        return _cached(session, key, city_code)
+    moved (geo.meta.VersionedCache says how a Session and an engine are read)."""
+    return _locators.get(bind, city_code or settings.get_settings()["city"]["code"])
 
 
 def clear_locator_cache() -> None:
-    with _lock:
-        _cache.clear()
+    _locators.clear()

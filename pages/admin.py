@@ -282,7 +282,7 @@ def replica_section() -> None:
     if status is None:
         return
     st.subheader("数据库只读副本")
-    st.caption(f"副本：{status['replica']}　·　看板读取走副本，写入与本会话刚写入后的读取走主库")
+    st.caption(f"副本：{plain.md(status['replica'])}　·　看板读取走副本，写入与本会话刚写入后的读取走主库")
     if not status["reachable"]:
         plain.error(f"只读副本无法连接，读取已自动改由主库承担：{status.get('error') or ''}")
     else:

@@ -95,6 +95,11 @@ def _bound(month: date) -> str:
     return f"'{month.isoformat()} 00:00:00+00'"  # built from a date, never from input
 
 
+def _instant(month: date) -> datetime:
+    """The UTC start of `month`, as a bound parameter (the same instant _bound writes into the DDL)."""
+    return datetime(month.year, month.month, month.day, tzinfo=timezone.utc)
+
+
 def partitioned_tables(conn: Connection) -> dict[str, str]:
     """{table: partition column} of the range-partitioned tables in the current schema (from the catalogue,
     so it is what the database holds, whatever the models say)."""
@@ -171,8 +176,11 @@ def _create_month(conn: Connection, table: str, column: str, name: str, month: d
     lo, hi = _bound(month), _bound(_next(month))
     default = f"{schema}.{_q(conn, table + '_default')}"
     col = _q(conn, column)
-    waiting = conn.exec_driver_sql(
-        f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {col} >= {lo} AND {col} < {hi})").scalar()
+    # Values are bound where PostgreSQL allows it; the DDL's FOR VALUES bounds cannot be parameters and
+    # are built from a date (_bound), names are quoted by the dialect.
+    span = {"lo": _instant(month), "hi": _instant(_next(month))}
+    waiting = conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {col} >= :lo AND {col} < :hi)"),
+                           span).scalar()
     part = f"{schema}.{_q(conn, name)}"
     if not waiting:
         conn.exec_driver_sql(f"CREATE TABLE {part} PARTITION OF {parent} FOR VALUES FROM ({lo}) TO ({hi})")
@@ -180,8 +188,8 @@ def _create_month(conn: Connection, table: str, column: str, name: str, month: d
     # Rows of this month wait in the default partition: move them into a table of the parent's shape, then
     # attach it (PostgreSQL checks both the new partition's rows and that the default holds none of its range).
     conn.exec_driver_sql(f"CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-    conn.exec_driver_sql(f"WITH moved AS (DELETE FROM {default} WHERE {col} >= {lo} AND {col} < {hi} RETURNING *) "
-                         f"INSERT INTO {part} SELECT * FROM moved")
+    conn.execute(text(f"WITH moved AS (DELETE FROM {default} WHERE {col} >= :lo AND {col} < :hi RETURNING *) "
+                      f"INSERT INTO {part} SELECT * FROM moved"), span)
     conn.exec_driver_sql(f"ALTER TABLE {parent} ATTACH PARTITION {part} FOR VALUES FROM ({lo}) TO ({hi})")
 
 

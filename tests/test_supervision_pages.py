@@ -11,34 +11,17 @@ import streamlit as st
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-import settings
 from auth.roles import pages_for
-from store.db import dispose_engines, session_scope
+from store.db import session_scope
 from store.models import AuditEntry, Event, Supervision
 from store.scope import Viewer
 from supervision import actions as supervision_actions
+from tests.test_events_pages import app_db  # noqa: F401 - the shared page fixture
 from tests.test_events_support import (CITY_CGJ, DUTY, GRID, GRID_OFFICER, LEADER, POINT, STREET_OFFICE, dept, drive, mg,
-                                       new_case, prepare)
+                                       new_case)
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 NEAR = (POINT[0], POINT[1] + 0.0002)
-
-
-@pytest.fixture
-def app_db(sqlite_city_engine, monkeypatch, tmp_path):
-    prepare(sqlite_city_engine)
-    monkeypatch.setenv("DATABASE_URL", sqlite_city_engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("CITYOPS_APP_UPLOAD_DIR", str(tmp_path / "uploads"))
-    settings.reload_settings()
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield sqlite_city_engine
-    monkeypatch.delenv("DATABASE_URL")
-    monkeypatch.delenv("CITYOPS_APP_UPLOAD_DIR")
-    settings.reload_settings()
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    dispose_engines()
 
 
 def _app(page: str, viewer: Viewer, **params) -> AppTest:

@@ -138,3 +138,19 @@ def shot(page, name: str) -> Path:  # noqa: ANN001
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+def new_page(browser, width: int = 1600, height: int = 1000):  # noqa: ANN001, ANN201
+    """A zh-CN browser context of that viewport and its page, with every request logged (RequestLog)."""
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    page = context.new_page()
+    log = RequestLog()
+    page.on("request", log)
+    return context, page, log
+
+
+def wait_map(page, settle_ms: int = 1500) -> None:  # noqa: ANN001
+    """A deck.gl map has drawn its canvas, the run has finished, and `settle_ms` more for its tiles."""
+    page.wait_for_selector("[data-testid=stDeckGlJsonChart] canvas", timeout=90_000)
+    wait_idle(page)
+    page.wait_for_timeout(settle_ms)

@@ -14,7 +14,7 @@ from geo import actions
 from geo.cities import BoundaryFile
 from store.db import get_engine, session_scope
 from store.models import Region
-from tests.browser.conftest import RequestLog, login, shot, wait_idle
+from tests.browser.conftest import login, new_page, shot, wait_idle, wait_map
 from tests.support.base_layers import make_base_layers
 from tests.support.datav import datav_files
 from tests.support.live_server import LiveServer
@@ -52,25 +52,11 @@ def two_city_app(demo_db_url, tmp_path_factory):
     server.stop()
 
 
-def new_page(browser, width=1600, height=1000):  # noqa: ANN001, ANN201
-    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
-    page = context.new_page()
-    log = RequestLog()
-    page.on("request", log)
-    return context, page, log
-
-
-def wait_map(page) -> None:  # noqa: ANN001
-    page.wait_for_selector("[data-testid=stDeckGlJsonChart] canvas", timeout=90_000)
-    wait_idle(page)
-    page.wait_for_timeout(2500)
-
-
 def test_province_overview_shows_the_second_city_and_drills_in(browser, two_city_app):
     context, page, log = new_page(browser)
     login(page, two_city_app.url, "shengji")
     page.goto(two_city_app.url + "/?period=2026-10")
-    wait_map(page)
+    wait_map(page, settle_ms=2500)
     shot(page, "onboard-province-overview")
     body = page.inner_text("body")
     assert "广东省 · 2026年10月" in body and "下钻到市" in body
@@ -80,7 +66,7 @@ def test_province_overview_shows_the_second_city_and_drills_in(browser, two_city
     assert sorted(options.all_inner_texts()) == sorted(["— 选择 —", "茂名市", "揭阳市"])
     options.filter(has_text="揭阳市").click()
     page.wait_for_url("**region=445200**", timeout=60_000)
-    wait_map(page)
+    wait_map(page, settle_ms=2500)
     shot(page, "onboard-jieyang-overview")
     body = page.inner_text("body")
     assert "广东省 › 揭阳市 · 2026年10月" in body  # district names are drawn on the map and the ranking grid
@@ -93,7 +79,7 @@ def test_city_leader_sees_only_the_new_city(browser, two_city_app):
     context, page, log = new_page(browser)
     login(page, two_city_app.url, "jieyang")
     page.goto(two_city_app.url + "/?region=440900&period=2026-10")  # another city: refused, back home
-    wait_map(page)
+    wait_map(page, settle_ms=2500)
     body = page.inner_text("body")
     assert "已返回您的管辖范围" in body and "揭阳市" in body
     context.close()
@@ -107,7 +93,7 @@ def test_city_basemap_tiles_are_drawn_from_the_server(browser, two_city_app):
     page.on("console", lambda m: console.append(m.text))
     login(page, two_city_app.url, "lingdao")
     page.goto(two_city_app.url + "/?region=440902&period=2026-10")
-    wait_map(page)
+    wait_map(page, settle_ms=2500)
     page.wait_for_timeout(3000)
     shot(page, "onboard-basemap-maonan")
     # With the choropleth and the case heat switched off, the base layers alone: roads, river, lake.

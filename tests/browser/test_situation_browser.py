@@ -14,28 +14,14 @@ from sqlalchemy import select
 
 from store.db import get_engine, session_scope
 from store.models import Region
-from tests.browser.conftest import ARTIFACTS, RequestLog, login, shot, wait_idle
+from tests.browser.conftest import ARTIFACTS, login, new_page, shot, wait_map
 from tests.browser.test_wall_browser import sign_in_wall
 
 SIZES = {"laptop": (1600, 1000), "fhd": (1920, 1080), "uhd": (3840, 2160)}
 
 
-def new_page(browser, size):  # noqa: ANN001
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale="zh-CN")
-    page = context.new_page()
-    log = RequestLog()
-    page.on("request", log)
-    return context, page, log
-
-
-def wait_map(page) -> None:  # noqa: ANN001
-    page.wait_for_selector("[data-testid=stDeckGlJsonChart] canvas", timeout=90_000)
-    wait_idle(page)
-    page.wait_for_timeout(1500)
-
-
 def test_overview_is_offline_and_renders(browser, live_app):
-    context, page, log = new_page(browser, SIZES["laptop"])
+    context, page, log = new_page(browser, *SIZES["laptop"])
     login(page, live_app.url, "lingdao")
     page.goto(live_app.url + "/?period=2026-10")
     wait_map(page)
@@ -50,7 +36,7 @@ def test_overview_is_offline_and_renders(browser, live_app):
 @pytest.mark.parametrize("size_name", ["fhd", "uhd"])
 def test_wall_fills_screen_without_scrollbars_and_offline(browser, live_app, size_name):
     width, height = SIZES[size_name]
-    context, page, log = new_page(browser, (width, height))
+    context, page, log = new_page(browser, width, height)
     login(page, live_app.url, "zhiban")
     page.goto(live_app.url + f"/?wall=1&theme=综合态势&period=2026-10&screen={width}x{height}")
     wait_map(page)
@@ -92,7 +78,7 @@ def test_click_district_drills_down(browser, live_app, demo_db_url):
         bbox = tuple(float(v) for v in city.bbox.split(","))
         target = (district.code, district.centroid_lon, district.centroid_lat)
     view = view_for_bbox(bbox)
-    context, page, _ = new_page(browser, SIZES["laptop"])
+    context, page, _ = new_page(browser, *SIZES["laptop"])
     login(page, live_app.url, "lingdao")
     page.goto(live_app.url + "/?region=440900&period=2026-10")
     wait_map(page)
@@ -123,7 +109,7 @@ def test_wall_soak(browser, live_app):
     written to tests/artifacts/wall-soak.json and printed."""
     minutes = float(os.environ.get("SOAK_MINUTES", "60"))
     every = max(0.5, min(5.0, minutes / 12))
-    context, page, _ = new_page(browser, SIZES["fhd"])
+    context, page, _ = new_page(browser, *SIZES["fhd"])
     sign_in_wall(page, live_app.url)  # the wall's own long-lived, read-only account
     # The test city's history ends 2026-11-20: a month with data, so every tile and layer is drawn.
     page.goto(live_app.url + "/?wall=1&period=2026-10")
