@@ -19,7 +19,7 @@ from auth.web import LogoutLinkGuard, public_origin, routes, signed_in
 from exchange.routes import routes as exchange_routes
 from geo.tile_routes import routes as tile_routes
 from open311.routes import routes as open311_routes
-from ui import heap
+from ui import heap, warmup
 
 # Streamlit's legacy multipage mode runs any pages/<name>.py requested by URL *without* app.py
 # until some session has called st.navigation — so on a freshly started server the first visitor
@@ -40,6 +40,9 @@ net_util._internal_ip = ""  # noqa: SLF001
 
 # Load the page modules and settle the heap before the first visitor, not during their first page.
 heap.settle()
+# Then build the indicator statements of every scope level in the background (ui/warmup.py), so the first
+# district a user opens does not pay for them.
+warmup.start()
 
 # The open intake API (open311/): machine-to-machine with api keys, so no sign-in cookie and no CSRF form token.
 # Headers outermost, so that every answer — the guard's refusals included — carries them.

@@ -36,6 +36,7 @@ from events import workflow
 from exchange import config as exchange_config
 from exchange.destinations import UpperDestination
 from exchange.worker import Worker
+from store.demo_scale import SCALES
 from store import outbox
 from store.db import dispose_engines, get_engine, session_scope
 from store.models import Base, Event, OutboxDelivery
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import measure  # noqa: PLC0415 - only this entry point needs the database builder
 
     parser = argparse.ArgumentParser(prog="python -m bench.exchange", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="demo", choices=["demo", "tenth", "city"])
+    parser.add_argument("--scale", default="demo", choices=list(SCALES))
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--records", type=int, default=5000)
     args = parser.parse_args(argv)

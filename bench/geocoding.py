@@ -24,6 +24,7 @@ from sqlalchemy import select
 from geo.demo_addresses import Density, address_records
 from geo.geocode import AddressIndex
 from geo.locate import Locator
+from store.demo_scale import SCALES
 from store.db import get_engine, session_scope
 from store.models import Region
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import measure  # noqa: PLC0415 - only this entry point needs the database builder
 
     parser = argparse.ArgumentParser(prog="python -m bench.geocoding", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="demo", choices=["demo", "tenth", "city"])
+    parser.add_argument("--scale", default="demo", choices=list(SCALES))
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--queries", type=int, default=2000)
     args = parser.parse_args(argv)

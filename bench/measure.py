@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from bench import exchange, geocoding, supervision, timing
 from store.db import get_engine, session_scope
+from store.demo_scale import get_scale
 from store.models import Event, Meta, Region
 from store.period import Period
 from store.scope import Viewer
@@ -78,16 +79,20 @@ def database_bytes(url: str) -> int:
 
 
 def sample_codes(url: str) -> tuple[str, str, str, str]:
+    """The bench leader's city (a province holds five: the figures are one city's screens at either scale,
+    so city and province figures compare) and the last district, street and grid in it."""
+    city = SYSTEM.zone_code
     with session_scope(get_engine(url), readonly=True) as s:
-        city = s.scalar(select(Region.code).where(Region.level == "city"))
-        district = s.scalar(select(Region.code).where(Region.level == "district").order_by(Region.code.desc()))
-        street = s.scalar(select(Region.code).where(Region.level == "street").order_by(Region.code.desc()))
-        grid = s.scalar(select(Region.code).where(Region.level == "grid").order_by(Region.code.desc()))
-    return city, district, street, grid
+        def last(level: str) -> str:
+            return s.scalar(select(Region.code).where(Region.level == level, Region.city_code == city)
+                            .order_by(Region.code.desc()))
+        return city, last("district"), last("street"), last("grid")
 
 
-def _probe(url: str, args: list[str]) -> dict:
+def _probe(url: str, args: list[str], user: str | None = None) -> dict:
     env = dict(os.environ, DATABASE_URL=url)
+    if user:
+        env["BENCH_PROBE_USER"] = user
     out = subprocess.run([sys.executable, "-m", "bench.overview_probe", *args], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
@@ -111,6 +116,22 @@ def overview_times(url: str, city: str, district: str, grid: str, repeat: int, c
            "overview_after_case_write_ms": timings["overview_after_case_write"]["median"],
            "server_startup_ms": round(sum(starts) / len(starts), 1), "timings": timings}
     return out
+
+
+def province_overview_times(url: str, repeat: int) -> dict:
+    """At province scale: the whole rerun of the province overview for the province's leader, cold and warm,
+    and the first view of a city (the last one) and of a grid in it; keys prefixed `province_`."""
+    from demo.cities import PROVINCE_CODE, PROVINCE_LEADER  # as ensure_database: the app after its env is set
+
+    with session_scope(get_engine(url), readonly=True) as s:
+        city = s.scalar(select(Region.code).where(Region.level == "city").order_by(Region.code.desc()))
+        grid = s.scalar(select(Region.code).where(Region.level == "grid", Region.city_code == city)
+                        .order_by(Region.code.desc()))
+    out = _probe(url, [PROVINCE_CODE, city, grid, PERIOD.key, str(repeat)], user=PROVINCE_LEADER)
+    warm = out.pop("overview_warm")
+    return {"province_overview_cold_ms": out["overview_cold_ms"], "province_overview_warm_ms": warm["median"],
+            "province_city_first_ms": out["district_first_ms"], "province_grid_first_ms": out["grid_first_ms"],
+            "province_probe_city": city, "timings": {"province_overview_warm": warm}}
 
 
 def timed(fn, repeat: int = 3) -> dict:  # noqa: ANN001
@@ -228,6 +249,8 @@ def run(scale: str, backend: str, *, rebuild: bool = False, repeat: int = 31, co
         figures["grids"] = s.scalar(select(func.count()).select_from(Region).where(Region.level == "grid"))
     city, district, street, grid = sample_codes(url)
     _merge(figures, overview_times(url, city, district, grid, repeat, cold_runs))
+    if get_scale(scale).cities > 1:
+        _merge(figures, province_overview_times(url, repeat))
     # This process stands in for the server for the engine and map figures: start it the same way
     # (server.py settles the heap at start-up; a full collection otherwise lands in a timed run).
     from ui import heap

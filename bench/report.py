@@ -13,6 +13,7 @@ ROWS = ("seed_s", "seed_peak_rss_mb", "db_bytes", "events", "grids", "server_sta
         "all_indicators_all_districts_ms", "one_indicator_all_grids_ms", "map_bytes_city", "map_bytes_street",
         "events_by_district_status_ms", "duckdb_events_by_district_status_ms", "ratio_events_by_district_status",
         "daily_aqi_by_district_ms", "duckdb_daily_aqi_by_district_ms", "ratio_daily_aqi_by_district",
+        "province_overview_cold_ms", "province_overview_warm_ms", "province_city_first_ms", "province_grid_first_ms",
         "peak_rss_mb", "load_1m")
 
 

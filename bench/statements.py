@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from bench.measure import PERIOD, SYSTEM, database_url
 from store.db import get_engine, session_scope
+from store.demo_scale import SCALES
 from store.models import Region
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.statements", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="demo", choices=["demo", "tenth", "city"])
+    parser.add_argument("--scale", default="demo", choices=list(SCALES))
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     args = parser.parse_args(argv)
 

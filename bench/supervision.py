@@ -26,6 +26,7 @@ from sqlalchemy import select
 from events import duplicates
 from events.statuses import OPEN_STATUSES
 from situation import assessment
+from store.demo_scale import SCALES
 from store.db import get_engine, session_scope
 from store.models import Event, Region
 from store.period import Period
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import measure  # noqa: PLC0415 - the benchmark's anchor and database names, only when run alone
 
     parser = argparse.ArgumentParser(prog="python -m bench.supervision", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="demo", choices=["demo", "tenth", "city"])
+    parser.add_argument("--scale", default="demo", choices=list(SCALES))
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--url", help="a database to measure instead of the benchmark's")
     parser.add_argument("--reports", type=int, default=400)

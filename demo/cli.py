@@ -6,12 +6,13 @@ from datetime import date
 
 from demo.progress import ProgressLine
 from demo.seed import AlreadySeeded, is_seeded, seed_demo
+from store.demo_scale import SCALES
 from store.db import get_engine
 
 
 def register(sub) -> None:  # noqa: ANN001
     p = sub.add_parser("seed-demo", help="生成演示城市数据（演示数据，非真实数据）")
-    p.add_argument("--scale", default="demo", choices=["demo", "tenth", "city"])
+    p.add_argument("--scale", default="demo", choices=list(SCALES))
     p.add_argument("--seed", type=int, default=20261125)
     p.add_argument("--until", type=date.fromisoformat, default=None, help="演示数据截止日期 YYYY-MM-DD（默认今天）")
     p.add_argument("--force", action="store_true", help="已有数据时删除并重建")

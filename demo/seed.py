@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect as pyinspect
 import time
+from contextlib import nullcontext
 from datetime import date, datetime, time as dtime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,13 +21,18 @@ from sqlalchemy import Engine, inspect
 
 import settings
 from auth import demo as auth_demo
+from auth.service import create_user
 from emergency import demo as emergency_demo
 from events import demo as events_demo
 from events.departments import ensure_demo_departments
+from demo.cities import PROVINCE_CODE, PROVINCE_LEADER, as_city, province_cities
 from geo import demo_addresses, demo_city
+from geo.boundaries import refresh_provinces
+from geo.cities import ensure_province
 from indicators import demo_stats
 from sensors import demo as sensors_demo
-from store.demo_scale import get_scale
+from store import bulkload
+from store.demo_scale import ScaleSpec, get_scale
 from store.db import refresh_statistics, session_scope
 from store.models import Base, Meta
 from store.schema import migrate
@@ -54,6 +60,45 @@ GENERATORS: tuple[tuple[str, str, object], ...] = (
 )
 
 
+def _finish_province(session, rng, scale, now) -> dict:  # noqa: ANN001, ARG001 - the generator protocol
+    """After the last city of a generated province: the province region over its cities, the indexes the
+    cities' bulk loads held back, then the district and department copies of the case rollup."""
+    t0 = time.perf_counter()
+    ensure_province(session, PROVINCE_CODE)
+    refresh_provinces(session, {PROVINCE_CODE})
+    # A leader over the whole province, beside the default city's demo accounts (auth.demo).
+    create_user(session, PROVINCE_LEADER, "省领导·演示", "leader", PROVINCE_CODE, password=auth_demo.DEMO_PASSWORD,
+                actor=auth_demo.ACTOR)
+    indexes = bulkload.create_held(session)
+    t1 = time.perf_counter()
+    events_demo.finish(session)
+    return {"province": PROVINCE_CODE, "leader": PROVINCE_LEADER, "indexes": indexes,
+            "seconds": {"indexes": round(t1 - t0, 1), "rollup_copies": round(time.perf_counter() - t1, 1)}}
+
+
+def _steps(scale: ScaleSpec, seed: int) -> list[tuple]:
+    """(summary key, label, generator, random-stream key, [city] section or None, extra keyword arguments)
+    for every step of the seed. One city: GENERATORS in order, stream [seed, index]. A province
+    (scale.cities > 1): every city runs the generators in turn (the accounts once, for the default city;
+    the first city keeps the one city's streams, city k draws from [seed, index, k]), the case rollup's
+    copies are derived once after the last, then the supervision step once over all of them."""
+    if scale.cities <= 1:
+        return [(key, label, gen, [seed, index], None, {}) for index, (key, label, gen) in enumerate(GENERATORS)]
+    steps: list[tuple] = []
+    last = [g for g in GENERATORS if g[0] == "supervision.demo"]
+    for k, city in enumerate(province_cities(scale.cities)):
+        for index, (key, label, gen) in enumerate(GENERATORS):
+            if key == "supervision.demo" or (key == "auth.demo" and k > 0):
+                continue
+            extra = {"derive_copies": False} if key == "events.demo" else {}
+            steps.append((f"{key}@{city['code']}", f"{city['name']} {label}", gen,
+                          [seed, index] if k == 0 else [seed, index, k], city, extra))
+    steps.append(("demo.province", "全省：省级区划、索引与汇总表", _finish_province, [seed, len(GENERATORS)], None, {}))
+    for key, label, gen in last:
+        steps.append((key, label, gen, [seed, GENERATORS.index((key, label, gen))], None, {}))
+    return steps
+
+
 class AlreadySeeded(Exception):
     pass
 
@@ -74,11 +119,11 @@ def is_seeded(engine: Engine) -> bool:
         return s.get(Meta, "seeded_at") is not None
 
 
-def seed_demo(engine: Engine, scale_name: str = "demo", seed: int = 20261125, until: date | None = None,
+def seed_demo(engine: Engine, scale_name: str | ScaleSpec = "demo", seed: int = 20261125, until: date | None = None,
               force: bool = False, log=print, progress=None) -> dict:  # noqa: ANN001
     """Build the demo city. `log(line)` gets one summary line per step; `progress(label, done, total)`, if
     given, is told how far the current step is (demo.progress.ProgressLine draws it)."""
-    scale = get_scale(scale_name)
+    scale = scale_name if isinstance(scale_name, ScaleSpec) else get_scale(scale_name)
     if is_seeded(engine):
         if not force:
             raise AlreadySeeded("数据库已有数据；如需重建演示数据请加 --force")
@@ -89,20 +134,22 @@ def seed_demo(engine: Engine, scale_name: str = "demo", seed: int = 20261125, un
     now = anchor_datetime(until).astimezone(ZoneInfo("UTC"))
     summary: dict = {"scale": scale.name, "seed": seed, "until": now.isoformat()}
     t_start = time.perf_counter()
+    steps = _steps(scale, seed)
     try:
-        for index, (module_name, label, generate) in enumerate(GENERATORS):
-            t0 = time.perf_counter()
-            rng = np.random.default_rng([seed, index])
-            kwargs = {}
-            if progress is not None:
-                step = f"[{index + 1}/{len(GENERATORS)}] {label}"
-                progress(step, 0, 1)
-                if "progress" in pyinspect.signature(generate).parameters:
-                    kwargs["progress"] = lambda done, total, step=step: progress(step, done, total)
-            with session_scope(engine) as session:
-                part = generate(session, rng, scale, now, **kwargs)
-            summary[module_name] = part
-            log(f"  {label}: {part}  ({time.perf_counter() - t0:.1f} s)")
+        with bulkload.held_indexes() if scale.cities > 1 else nullcontext():
+            for n, (key, label, generate, rng_key, city_cfg, extra) in enumerate(steps):
+                t0 = time.perf_counter()
+                rng = np.random.default_rng(rng_key)
+                kwargs = dict(extra)
+                if progress is not None:
+                    step = f"[{n + 1}/{len(steps)}] {label}"
+                    progress(step, 0, 1)
+                    if "progress" in pyinspect.signature(generate).parameters:
+                        kwargs["progress"] = lambda done, total, step=step: progress(step, done, total)
+                with as_city(city_cfg) if city_cfg else nullcontext(), session_scope(engine) as session:
+                    part = generate(session, rng, scale, now, **kwargs)
+                summary[key] = part
+                log(f"  {label}: {part}  ({time.perf_counter() - t0:.1f} s)")
         with session_scope(engine) as session:
             for key, value in {"demo": "1", "scale": scale.name, "seed": str(seed),
                                "until": now.isoformat(), "seeded_at": datetime.now(ZoneInfo("UTC")).isoformat()}.items():

@@ -23,7 +23,6 @@ computed from, so a repeated call on unchanged data costs two small reads.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 
 import numpy as np
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session, aliased
 
 from emergency import catalog
 from emergency.nearest import min_distance_km
+from store import data_version
 from store.models import Region, Resource
 from store.frames import rows_frame
 
@@ -78,24 +78,24 @@ def _street_population(session: Session, city_code: str, grids: pd.DataFrame) ->
     return recorded.combine_first(from_grids.astype("float64"))
 
 
-def _signature(*frames: pd.DataFrame) -> str:
-    h = hashlib.sha1()
-    for f in frames:
-        h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
-        h.update(b"|")
-    return h.hexdigest()
-
-
 def grid_coverage(session: Session, city_code: str) -> pd.DataFrame:
+    # Kept per city until a write to the hierarchy or the emergency registry moves their data versions
+    # (store.data_version): a district's first view then reads two version rows, not the city's grids.
+    # A transaction that has itself written either (not committed, so not yet a new version) computes
+    # afresh and keeps nothing.
+    radii = {k: catalog.radius_km(kind) for k, kind in _KINDS.items()}
+    domains = ("regions", "emergency")
+    versions = data_version.current(session, domains)  # first: its read flushes the session's own writes
+    key = None
+    if not data_version.written(session) & set(domains):
+        key = "|".join([str(session.get_bind().url), city_code, repr(sorted(radii.items())),
+                        repr(sorted(versions.items()))])
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key].copy()
     grids = _grids(session, city_code)
     facilities = _facilities(session, city_code)
     street_pop = _street_population(session, city_code, grids)
-    radii = {k: catalog.radius_km(kind) for k, kind in _KINDS.items()}
-    key = "|".join([str(session.get_bind().url), city_code, repr(sorted(radii.items())),
-                    _signature(grids, facilities, street_pop.to_frame())])
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key].copy()
     out = grids.copy()
     lons, lats = out["lon"].to_numpy(dtype=float), out["lat"].to_numpy(dtype=float)
     for short, kind in _KINDS.items():
@@ -113,10 +113,11 @@ def grid_coverage(session: Session, city_code: str) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         out["shelter_capacity_per_resident"] = np.where(
             out["street_population"] > 0, out["street_shelter_capacity"] / out["street_population"], np.nan)
-    with _cache_lock:
-        if len(_cache) >= _CACHE_MAX:
-            _cache.pop(next(iter(_cache)))
-        _cache[key] = out
+    if key is not None:
+        with _cache_lock:
+            if len(_cache) >= _CACHE_MAX:
+                _cache.pop(next(iter(_cache)))
+            _cache[key] = out
     return out.copy()
 
 

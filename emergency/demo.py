@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 import settings
@@ -112,6 +112,8 @@ def _resources(session: Session, rng: np.random.Generator, scale: ScaleSpec, gri
     counts = _allocate(max(scale.resources, len(KIND_SHARE)), KIND_SHARE)
     districts = sorted({ancestor_at(g.code, "district") for g in grids})
     rows, seq = [], {}
+    # Numbered on from the resources already stored (the cities of a generated province share the table).
+    first = int(session.scalar(select(func.count()).select_from(Resource)) or 0)
     for kind in catalog.resource_kinds():
         n = counts.get(kind, 0)
         if kind == catalog.WAREHOUSE:
@@ -141,7 +143,7 @@ def _resources(session: Session, rng: np.random.Generator, scale: ScaleSpec, gri
                 "危化品处置队": f"{district}危化品处置{_label(k)}队",
                 "应急车辆": f"{district}应急保障车{k:02d}号",
             }.get(kind, f"{district}{kind}{k}")
-            row = {"id": f"ER{len(rows) + 1:05d}", "kind": kind, "name": name, "lon": lon, "lat": lat,
+            row = {"id": f"ER{first + len(rows) + 1:05d}", "kind": kind, "name": name, "lon": lon, "lat": lat,
                    "status": "out_of_service" if kind != catalog.WAREHOUSE and rng.random() < 0.04 else "available",
                    "headcount": None, "capacity": None, "occupancy": None, "area_m2": None, "equipment": None,
                    "address": None, "contact": "值班室", "phone": f"0668-{int(rng.integers(2000000, 2999999))}",

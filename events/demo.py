@@ -84,8 +84,11 @@ class _Clock:
 
 
 def _load_grids(session: Session) -> pd.DataFrame:
+    """The grids of the city being generated (settings' [city]; demo.cities sets it per city)."""
+    city = str(settings.get_settings()["city"]["code"])
     rows = session.execute(select(Region.code, Region.city_code, Region.geometry, Region.centroid_lon,
-                                  Region.centroid_lat, Region.population).where(Region.level == "grid")
+                                  Region.centroid_lat, Region.population)
+                           .where(Region.level == "grid", Region.city_code == city)
                            .order_by(Region.code)).all()
     if not rows:
         raise RuntimeError("演示案件需要网格：请先运行 geo.demo_city 生成器")
@@ -617,11 +620,13 @@ def _pieces(days: list, counts: np.ndarray, most: int = CHUNK_CASES) -> list[tup
     return out
 
 
-def generate(session: Session, rng, scale, now: datetime, progress=None) -> dict:  # noqa: ANN001
+def generate(session: Session, rng, scale, now: datetime, progress=None, derive_copies: bool = True) -> dict:  # noqa: ANN001
     """The generator protocol of demo.seed. Cases are generated and written a month at a time, or part of a
     month (CHUNK_CASES at most), so memory stays bounded whatever the scale; the rollup rows a piece touches
     stay in memory only until no later piece can add to them (a case reported on day d has all its
-    milestones on day d or later), then go out. `progress(done, total)` is told after every piece."""
+    milestones on day d or later), then go out. `progress(done, total)` is told after every piece.
+    `derive_copies=False` leaves the district and department copies of the rollup to one `finish(session)` call
+    after the last city of a generated province (each rebuild reads every city's cases)."""
     t_start = time.perf_counter()
     n = int(scale.events_per_year)
     tz = ZoneInfo(settings.get_settings()["app"]["timezone"])
@@ -640,7 +645,7 @@ def generate(session: Session, rng, scale, now: datetime, progress=None) -> dict
     for k, (lo, hi) in enumerate(pieces):
         day_idx = np.repeat(np.arange(lo, hi), counts[lo:hi])
         if day_idx.size:
-            part = year.piece(day_idx, first_id + made, made)
+            part = year.piece(day_idx, first_id + made, first_id - 1 + made)  # 12345 numbers unique across cities
             made += day_idx.size
             for name in totals:
                 totals[name] += part[name]
@@ -663,11 +668,9 @@ def generate(session: Session, rng, scale, now: datetime, progress=None) -> dict
             progress(k + 1, len(pieces))
     t0 = time.perf_counter()
     bulkload.create_indexes(session, deferred)
-    rollup.rebuild_district(session)  # the district copy of the bulk-loaded grid rollup
-    rollup.rebuild_department(session)  # and the department copy, from the cases and their log
-    bulkload.fix_sequence(session, Event)
-    bulkload.analyze(session, (Event, EventTransition, EventDailyRollup, EventDistrictDaily))
-    session.flush()
+    bulkload.fix_sequence(session, Event)  # before anything else opens a case (the sensors' alerts do)
+    if derive_copies:
+        finish(session)
     seconds["indexes"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     return {
@@ -676,6 +679,15 @@ def generate(session: Session, rng, scale, now: datetime, progress=None) -> dict
         "reworked": totals["reworked"], "returned": totals["returned"], "log_days": year.log_days or "all",
         "pieces": len(pieces), "seconds": {k: round(v, 1) for k, v in seconds.items()},
     }
+
+
+def finish(session: Session) -> None:
+    """After the bulk load of every city's cases: the district and department copies of the grid rollup,
+    the planner's statistics."""
+    rollup.rebuild_district(session)  # the district copy of the bulk-loaded grid rollup
+    rollup.rebuild_department(session)  # and the department copy, from the cases and their log
+    bulkload.analyze(session, (Event, EventTransition, EventDailyRollup, EventDistrictDaily))
+    session.flush()
 
 
 def _grid_officers(grid_users: list[tuple[str, str]], grid_codes: np.ndarray) -> np.ndarray:

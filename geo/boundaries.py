@@ -265,7 +265,7 @@ def _resolve_crs(given: str | None, declared: str | None, fmt: str, notes: list[
                   "投影坐标以文件自带的坐标系为准，请去掉 --crs 或改正")
 
 
-def _refresh_provinces(session: Session, codes: set[str]) -> None:
+def refresh_provinces(session: Session, codes: set[str]) -> None:
     """Put orphan cities under their (now loaded) province, and redraw provinces that have no
     boundary of their own as the union of their cities."""
     for code in sorted(codes):
@@ -356,7 +356,7 @@ def import_boundaries(session: Session, source: bytes | str | Path, crs: str | N
     if old:
         session.execute(update(Region), old)
     provinces = {ancestor_at(r["code"], "province") for r in rows if r["level"] in ("province", "city")}
-    _refresh_provinces(session, {p for p in provinces if p})
+    refresh_provinces(session, {p for p in provinces if p})
     report.boundary_version = bump_boundary_version(session)
     return report
 

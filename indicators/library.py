@@ -7,6 +7,7 @@ it raises `LibraryError` listing every problem (the app refuses to start and sho
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -87,10 +88,29 @@ def _signature(path: Path) -> tuple:
     return (str(path), *((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
 
 
+# The product's own library is read hundreds of times in a rerun (every tile asks for its definition):
+# its files are looked at again at most this often, so an edit shows within a second without each call
+# paying for a directory listing and two stat() calls per file. Other paths are checked on every call.
+RECHECK_S = 1.0
+_checked: dict[Path, tuple[float, tuple]] = {}
+
+
+def _current_signature(path: Path) -> tuple:
+    if path != LIBRARY_DIR:
+        return _signature(path)
+    now = time.monotonic()
+    seen = _checked.get(path)
+    if seen is not None and now - seen[0] < RECHECK_S:
+        return seen[1]
+    sig = _signature(path)
+    _checked[path] = (now, sig)
+    return sig
+
+
 def load_library(path: str | Path | None = None) -> dict[str, Indicator]:
     """The validated definitions by id, in file order. Raises LibraryError listing all problems."""
     path = Path(path) if path else LIBRARY_DIR
-    sig = _signature(path)
+    sig = _current_signature(path)
     with _lock:
         if sig in _cache:
             return _cache[sig]

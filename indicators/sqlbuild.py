@@ -548,13 +548,14 @@ class Built:
 
 
 def shape(req: Request) -> tuple:
-    """What a statement depends on besides its named parameters: levels, keying, the viewer's role, zone
-    level and whether they have a department, and how the periods fall (runs of adjacent buckets; whole
+    """What a statement depends on besides its named parameters: levels, keying, whether the viewer is a
+    department's (the only role the SQL differs for), their zone level and whether they have a department, and how the periods fall (runs of adjacent buckets; whole
     months, read from a monthly copy; whole years, what yearly statistics can answer)."""
     index = {b.key: i for i, b in enumerate(req.buckets)}
     runs = tuple(tuple(index[b.key] for b in run) for run in bucket_runs(req))
     falls = tuple((_month_aligned(b.period), bounds(None, b.period, "year") is not None) for b in req.buckets)
-    return (level_of(req.scope), req.child_level, req.by_department, req.viewer.role,
+    # Of the viewer's role only what changes the SQL: a department's reads are cut to its department.
+    return (level_of(req.scope), req.child_level, req.by_department, req.viewer.role == "department",
             level_of(req.viewer.zone_code), req.viewer.department_code is None, runs, falls)
 
 

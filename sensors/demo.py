@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 import settings
@@ -95,9 +95,9 @@ def _place(session: Session, rng: np.random.Generator, city_code: str, n: int, s
 
 
 def _sensor_rows(kind: str, prefix: str, places: list[dict], names: list[str], params: list[dict],
-                 interval: int) -> list[dict]:
+                 interval: int, first: int = 1) -> list[dict]:
     rows = []
-    for i, (pl, name, par) in enumerate(zip(places, names, params), start=1):
+    for i, (pl, name, par) in enumerate(zip(places, names, params), start=first):
         row = {"id": f"{prefix}-{i:04d}", "kind": kind, "name": name, "lon": round(pl["lon"], 6),
                "lat": round(pl["lat"], 6), "params": par, "expected_interval_s": interval, "active": True,
                "last_seen_at": None}
@@ -499,20 +499,24 @@ def generate(session: Session, rng: np.random.Generator, scale, now: datetime, p
     hydro_base = np.round(rng.uniform(4, 30, n_hydro), 1)
     devices = np.where(np.arange(n_iot) % 2 == 0, "manhole", "streetlight")
 
+    # Numbered on from the stations already stored (the cities of a generated province share the table).
+    stored = dict(session.execute(select(Sensor.kind, func.count()).group_by(Sensor.kind)).all())
+    first = {k: int(stored.get(k, 0)) + 1 for k in ("air", "water", "noise", "hydro", "iot")}
     sensor_rows = (
-        _sensor_rows("air", "AIR", places["air"], names("air", "空气监测站"), [{}] * n_air, DEFAULT_INTERVAL_S["air"])
+        _sensor_rows("air", "AIR", places["air"], names("air", "空气监测站"), [{}] * n_air, DEFAULT_INTERVAL_S["air"],
+                     first["air"])
         + _sensor_rows("water", "WAT", places["water"], names("water", "水质自动站"),
                        [{"water_body": str(b), "target_class": str(t), "assess_tn": bool(b != "river")}
-                        for b, t in zip(water_body, water_target)], DEFAULT_INTERVAL_S["water"])
+                        for b, t in zip(water_body, water_target)], DEFAULT_INTERVAL_S["water"], first["water"])
         + _sensor_rows("noise", "NOI", places["noise"], names("noise", "声环境监测点"), [{"zone": z} for z in zones],
-                       DEFAULT_INTERVAL_S["noise"])
+                       DEFAULT_INTERVAL_S["noise"], first["noise"])
         + _sensor_rows("hydro", "HYD", places["hydro"], names("hydro", "水文站"),
                        [{"warning_level": float(b + 2.5), "guarantee_level": float(b + 3.5)} for b in hydro_base],
-                       DEFAULT_INTERVAL_S["hydro"])
+                       DEFAULT_INTERVAL_S["hydro"], first["hydro"])
         + _sensor_rows("iot", "IOT", places["iot"],
                        [n.replace("物联设备", "井盖" if d == "manhole" else "路灯") for n, d in
                         zip(names("iot", "物联设备"), devices)],
-                       [{"device": str(d)} for d in devices], DEFAULT_INTERVAL_S["iot"])
+                       [{"device": str(d)} for d in devices], DEFAULT_INTERVAL_S["iot"], first["iot"])
     )
     session.execute(insert(Sensor), sensor_rows)
     infos = {r["id"]: info_of(Sensor(**{k: v for k, v in r.items()})) for r in sensor_rows}

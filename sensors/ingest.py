@@ -19,8 +19,11 @@ def ingest(session: Session, readings: list[Reading], index: SensorIndex) -> Wri
         partitions.ensure_current(session.get_bind(), min(r.ts for r in readings))
     result = store_readings(session, readings, index)
     if result.stored:
-        rollup_lock.lock_days(session, result.touched_days, index)  # several ingesters: sensors/rollup_lock.py
+        # Several ingesters (sensors/rollup_lock.py): the stations' days, then the areas' days, each
+        # recomputed under its own locks; the areas' come last, as every batch of the city waits for them.
+        rollup_lock.lock_days(session, result.touched_days, index, areas=False)
         refresh_daily(session, result.touched_days, index)
+        rollup_lock.lock_days(session, result.touched_days, index, areas=True)
         refresh_area_daily(session, result.touched_days, index)
     return result
 

@@ -277,8 +277,10 @@ class Ingester:
             bad = [BadMessage(m.topic, p.rejections[0][0], [rej for _, rej in p.rejections], payload_text(m.payload))
                    for m, p in zip(batch, parsed) if p.rejections]
             with session_scope(self.engine) as session:
-                result = ingest(session, readings, index)
+                # Quarantine first: ingest ends holding the city's lock for the day (sensors/rollup_lock.py),
+                # so the less that follows it before the commit, the less other ingesters wait.
                 kept = quarantine.store(session, "mqtt", bad, self._limiter, now)
+                result = ingest(session, readings, index)
                 self._count(result, bad, kept, len(batch))
                 self._write_status(session)
         except Exception:  # noqa: BLE001 - a database outage must not kill the ingester

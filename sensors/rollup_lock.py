@@ -35,8 +35,14 @@ def _key(*parts: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def lock_days(session: Session, touched_days: dict[str, set[date]], index: SensorIndex) -> int:
-    """Take the advisory locks for the daily figures this batch will recompute. Returns how many."""
+def lock_days(session: Session, touched_days: dict[str, set[date]], index: SensorIndex, *, areas: bool) -> int:
+    """Take the advisory locks for the daily figures this batch will recompute: its stations' days
+    (`areas=False`), or the days of their districts and city (`areas=True`). Returns how many.
+
+    A batch takes its stations' locks before recomputing its stations' days, and its areas' locks only
+    afterwards, just before recomputing the areas' days and committing: every batch of a city needs the
+    city's lock for the day, so what runs under it is what ingesters cannot do side by side, and it is
+    kept short. Stations' keys are always taken before areas' keys, so two batches cannot deadlock."""
     if session.get_bind().dialect.name != "postgresql":
         return 0
     keys: set[int] = set()
@@ -45,8 +51,9 @@ def lock_days(session: Session, touched_days: dict[str, set[date]], index: Senso
         if info is None:
             continue
         for day in days:
-            keys.add(_key("station", sid, day.isoformat()))
-            if info.kind == "air":  # refresh_area_daily: the station's district and city
+            if not areas:
+                keys.add(_key("station", sid, day.isoformat()))
+            elif info.kind == "air":  # refresh_area_daily: the station's district and city
                 for level in ("district", "city"):
                     if info.codes.get(level):
                         keys.add(_key(level, info.codes[level], day.isoformat()))

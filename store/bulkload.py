@@ -23,6 +23,8 @@ like any other: PostgreSQL routes each row of the COPY to its month.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Mapping
 
 import numpy as np
@@ -159,25 +161,64 @@ def load(session: Session, model, columns: Mapping[str, Any], n: int, chunk: int
     return n
 
 
+# While a `held_indexes()` block is open (the seeding of several cities, one after the other): the tables
+# whose indexes were dropped, with those indexes. Later loads into them add rows without indexes, and
+# `create_indexes` leaves them to `create_held` at the end of the block.
+_held: dict[str, list] | None = None
+
+
 def drop_indexes_if_empty(session: Session, models: tuple) -> list:
     """Drop the secondary indexes of still-empty tables for the bulk load (sorting once afterwards beats
     millions of random B-tree inserts); `create_indexes` builds them again. Both run inside the caller's
     transaction, so a failed load leaves the schema as it was. Unique constraints stay (they are part of
-    the table)."""
+    the table). Inside `held_indexes()`, tables dropped by an earlier load stay without indexes."""
     conn = session.connection()
     tables = [_table(m) for m in models]
+    if _held is not None and all(t.name in _held for t in tables):
+        return []
     if any(conn.execute(select(func.count()).select_from(t)).scalar_one() for t in tables):
         return []
     indexes = [idx for t in tables for idx in t.indexes]
     for idx in indexes:
         idx.drop(conn)
+    if _held is not None:
+        for t in tables:
+            _held[t.name] = list(t.indexes)
     return indexes
 
 
 def create_indexes(session: Session, indexes: list) -> None:
     conn = session.connection()
+    held = {id(i) for group in (_held or {}).values() for i in group}
     for idx in indexes:
-        idx.create(conn)
+        if id(idx) not in held:
+            idx.create(conn)
+
+
+@contextmanager
+def held_indexes() -> Iterator[None]:
+    """Keep the indexes a bulk load drops dropped until the block's end (`create_held` builds them, in the
+    caller's last transaction): the second and later cities of a generated province then load as fast as
+    the first. Not for the app's own imports: other sessions would see tables without their indexes."""
+    global _held
+    if _held is not None:
+        raise RuntimeError("held_indexes() blocks do not nest")
+    _held = {}
+    try:
+        yield
+    finally:
+        _held = None
+
+
+def create_held(session: Session) -> int:
+    """Build every index held since `held_indexes()` began; returns how many."""
+    conn = session.connection()
+    made = 0
+    for name in list(_held or {}):
+        for idx in _held.pop(name):
+            idx.create(conn)
+            made += 1
+    return made
 
 
 def analyze(session: Session, models: tuple) -> None:
