@@ -9,6 +9,7 @@ The value is "<counter>-<random tag>": the counter is for people, the tag makes 
 from __future__ import annotations
 
 import threading
+import weakref
 import uuid
 from typing import Any, Callable
 
@@ -60,6 +61,7 @@ class VersionedCache:
         self._version, self._build = version, build
         self._items: dict[tuple[str, str], tuple[str, Any]] = {}
         self._lock = threading.Lock()
+        _ALL.add(self)
 
     def get(self, bind: Engine | Session | None, city_code: str) -> Any:  # noqa: ANN401 - what `build` makes
         if isinstance(bind, Session):
@@ -85,3 +87,14 @@ class VersionedCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+_ALL: "weakref.WeakSet[VersionedCache]" = weakref.WeakSet()
+
+
+def clear_all_caches() -> None:
+    """Forget every VersionedCache's objects: for a database emptied and refilled under the same URL
+    (test fixtures), where a version string can repeat ("0" before any import)."""
+    for cache in list(_ALL):
+        cache.clear()
+

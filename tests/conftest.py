@@ -12,6 +12,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from geo.meta import clear_all_caches
 from store.db import dispose_engines, get_engine, session_scope
 from store.models import Base
 from tests.support.tiny_city import tiny_city_regions
@@ -50,6 +51,9 @@ def _fresh_sqlite(tmp_path) -> str:  # noqa: ANN001
 def _reset_pg(url: str) -> None:
     engine = get_engine(url)
     Base.metadata.drop_all(engine)
+    # Same URL, new contents: the per-city locators and address indexes of an earlier test must go (a
+    # database whose regions were inserted without an import has boundary version "0" every time).
+    clear_all_caches()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

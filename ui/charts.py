@@ -77,3 +77,25 @@ def hover_date(grain: str = "day") -> str:
 def show(fig: go.Figure, **kw) -> None:  # noqa: ANN003 - key=, height= as st.plotly_chart
     """st.plotly_chart with the Chinese locale and our toolbar settings, full width."""
     st.plotly_chart(fig, width="stretch", config=CONFIG, **kw)
+
+
+def prime() -> None:
+    """Build and serialise one throwaway figure of each trace kind the screens draw, outside any page.
+    Plotly imports its trace and layout classes (about 150 modules) and narwhals only when a figure first
+    uses them; server start-up (ui.heap.settle) calls this so a visitor's first chart does not."""
+    import pandas as pd  # noqa: PLC0415 - only for this warm-up: pandas input takes plotly's narwhals path
+    import plotly.io as pio  # noqa: PLC0415
+
+    x = pd.Series(pd.to_datetime(["2026-01-01", "2026-02-01"]))
+    fig = go.Figure([go.Scatter(x=x, y=pd.Series([1.0, 2.0]), mode="lines+markers", name="a",
+                                hovertemplate=hover_date("month") + "<extra></extra>"),
+                     go.Bar(x=x, y=[1, 2], name="b")])
+    fig.update_layout(height=200, margin=dict(l=0, r=0, t=0, b=0), legend=dict(orientation="h"))
+    time_axis(fig, "month")
+    fig.to_plotly_json()
+    pio.to_json(fig, validate=False)
+    # A template holds defaults for every trace type, so reading one loads all of them: the default and
+    # the dark one the screens use.
+    for name in (pio.templates.default, "plotly_dark"):
+        go.Figure(layout=dict(template=pio.templates[name])).to_plotly_json()
+

@@ -16,8 +16,10 @@ import threading
 import time
 
 # What the pages import (their own modules import the rest: pandas, plotly, pydeck, SQLAlchemy, ...).
+# The indicator engine's modules too: the `indicators` package loads them on first use.
 PAGE_MODULES = ("ui.overview_parts", "ui.wall_parts", "ui.case_panel", "situation.briefing", "situation.workbook",
-                "indicators", "events.views", "sensors.views", "emergency.views")
+                "indicators", "indicators.engine", "indicators.calculators", "indicators.case_rollup",
+                "events.views", "sensors.views", "emergency.views")
 
 _lock = threading.Lock()
 _settled_ms: float | None = None
@@ -37,6 +39,17 @@ def settle() -> float:
             cache_log.setLevel(logging.ERROR)
             try:
                 for name in PAGE_MODULES:
+                    importlib.import_module(name)
+                # What loads lazily on a first page otherwise (0.3–0.7 s of imports in the cold overview,
+                # profiled on the demo city): Plotly's trace classes on the first chart, Pillow's image
+                # plugins on the page icon.
+                importlib.import_module("ui.charts").prime()
+                importlib.import_module("PIL.Image").init()
+                # Tables go to the browser as Arrow (the first conversion loads pyarrow's pandas layer);
+                # icons and emoji shortcodes are looked up in two large tables loaded on first use.
+                pyarrow = importlib.import_module("pyarrow")
+                pyarrow.Table.from_pandas(importlib.import_module("pandas").DataFrame({"a": [1]}))
+                for name in ("streamlit.emojis", "streamlit.material_icon_names"):
                     importlib.import_module(name)
             finally:
                 cache_log.setLevel(level)
