@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 import settings
@@ -684,6 +684,10 @@ def generate(session: Session, rng, scale, now: datetime, progress=None, derive_
 def finish(session: Session) -> None:
     """After the bulk load of every city's cases: the district and department copies of the grid rollup,
     the planner's statistics."""
+    if session.get_bind().dialect.name == "postgresql":
+        # The derivations group tens of millions of narrow rows (a province: 5M cases, 34M log rows): with
+        # the default 4 MB each hash table spills to temporary files many times its size.
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
     rollup.rebuild_district(session)  # the district copy of the bulk-loaded grid rollup
     rollup.rebuild_department(session)  # and the department copy, from the cases and their log
     bulkload.analyze(session, (Event, EventTransition, EventDailyRollup, EventDistrictDaily))
