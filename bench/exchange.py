@@ -82,7 +82,8 @@ def transition_cost(url: str, n: int = 300) -> dict:
     benchmark database, each inside a savepoint that is rolled back."""
     engine = get_engine(url)
     with session_scope(engine, readonly=True) as s:
-        cases = list(s.scalars(select(Event.id).where(Event.status == "reported").order_by(Event.id.desc()).limit(50)))
+        cases = list(s.scalars(select(Event.id).where(Event.status == "reported", Event.city_code == DUTY.zone_code)
+                               .order_by(Event.id.desc()).limit(50)))  # the duty officer's city (a province has five)
     if not cases:
         return {}
     real = outbox.record_object
