@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -223,6 +224,8 @@ def duckdb_reference(url: str, repeat: int) -> dict:
                 .group_by(SensorDaily.district_code, SensorDaily.day)).all()
 
     o1, o2 = timed(ours1, runs), timed(ours2, runs)
+    con.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the exports: ~100 MB at province scale, every run
     return {"events_by_district_status_ms": o1["median"], "duckdb_events_by_district_status_ms": duck1["median"],
             "ratio_events_by_district_status": round(o1["median"] / max(duck1["median"], 0.01), 2),
             "daily_aqi_by_district_ms": o2["median"], "duckdb_daily_aqi_by_district_ms": duck2["median"],
