@@ -85,17 +85,20 @@ def _steps(scale: ScaleSpec, seed: int) -> list[tuple]:
     if scale.cities <= 1:
         return [(key, label, gen, [seed, index], None, {}) for index, (key, label, gen) in enumerate(GENERATORS)]
     steps: list[tuple] = []
-    last = [g for g in GENERATORS if g[0] == "supervision.demo"]
+    supervision: tuple | None = None
     for k, city in enumerate(province_cities(scale.cities)):
         for index, (key, label, gen) in enumerate(GENERATORS):
-            if key == "supervision.demo" or (key == "auth.demo" and k > 0):
+            if key == "supervision.demo":
+                supervision = (key, label, gen, [seed, index], None, {})
+                continue
+            if key == "auth.demo" and k > 0:
                 continue
             extra = {"derive_copies": False} if key == "events.demo" else {}
             steps.append((f"{key}@{city['code']}", f"{city['name']} {label}", gen,
                           [seed, index] if k == 0 else [seed, index, k], city, extra))
     steps.append(("demo.province", "全省：省级区划、索引与汇总表", _finish_province, [seed, len(GENERATORS)], None, {}))
-    for key, label, gen in last:
-        steps.append((key, label, gen, [seed, GENERATORS.index((key, label, gen))], None, {}))
+    if supervision is not None:
+        steps.append(supervision)
     return steps
 
 
