@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from geo.meta import clear_all_caches
 from store.db import dispose_engines, get_engine, session_scope
+from store import partitions
 from store.models import Base
 from tests.support.tiny_city import tiny_city_regions
 
@@ -49,8 +50,14 @@ def _fresh_sqlite(tmp_path) -> str:  # noqa: ANN001
 
 
 def _reset_pg(url: str) -> None:
+    """Empty the test process's PostgreSQL database: every table, the migrations' version row (else a
+    later `migrate` believes the dropped schema is at head and creates nothing) and the archive schema."""
     engine = get_engine(url)
     Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {partitions.ARCHIVE} CASCADE")
+    partitions._ENSURED.clear()
     # Same URL, new contents: the per-city locators and address indexes of an earlier test must go (a
     # database whose regions were inserted without an import has boundary version "0" every time).
     clear_all_caches()

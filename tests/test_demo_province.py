@@ -17,6 +17,7 @@ from store.db import get_engine, session_scope
 from store.demo_scale import SCALES
 from store.models import Base, City, Event, Region, Resource, Sensor
 import settings
+from tests.conftest import _reset_pg
 
 SMALL_PROVINCE = dataclasses.replace(
     SCALES["demo"], name="province-test", streets_per_district=2, communities_per_street=2, grids_per_community=2,
@@ -34,7 +35,7 @@ def province_url(request, tmp_path):  # noqa: ANN001
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'province.db'}"
     url = request.getfixturevalue("pg_url")
-    Base.metadata.drop_all(get_engine(url))
+    _reset_pg(url)
     return url
 
 

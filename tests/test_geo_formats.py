@@ -22,6 +22,7 @@ from geo.boundaries import import_file
 from geo.boundary_read import FieldMap
 from geo.locate import ALL_CITIES, clear_locator_cache, get_locator
 from store.db import get_engine, session_scope
+from tests.conftest import _reset_pg
 from store.models import Base, City, Meta, Region
 from tests.support.datav import datav_files
 
@@ -183,8 +184,8 @@ def test_bad_files_each_one_message_and_nothing_written(layer, tmp_path, backend
         engine = fresh(tmp_path, "bad", city_path)
     else:
         url = request.getfixturevalue("pg_url")
+        _reset_pg(url)
         engine = get_engine(url)
-        Base.metadata.drop_all(engine)
         Base.metadata.create_all(engine)
         assert import_file(engine, city_path, "gcj02").ok
 

@@ -9,6 +9,7 @@ from sqlalchemy import insert, text, update
 from sqlalchemy.exc import DatabaseError
 
 from store.db import get_engine
+from tests.conftest import _reset_pg
 from store.models import AuditEntry, Base
 from store.schema import migrate
 
@@ -17,11 +18,9 @@ from store.schema import migrate
 def blank_engine(request, tmp_path):
     if request.param == "sqlite":
         return get_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    engine = get_engine(request.getfixturevalue("pg_url"))
-    Base.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    return engine
+    url = request.getfixturevalue("pg_url")
+    _reset_pg(url)
+    return get_engine(url)
 
 
 def test_migrations_match_models_and_guard_audit(blank_engine):

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import settings
 from store import bulkload, partitions
 from store.db import get_engine, session_scope
-from store.models import Base
+from tests.conftest import _reset_pg
 from store.models.sensors import Sensor, SensorHourly, SensorReading
 from store.partition_cli import register
 from store.schema import migrate
@@ -41,12 +41,8 @@ def _at(month: date, hours: int = 0) -> datetime:
 @pytest.fixture
 def pg(pg_url):
     """A PostgreSQL database brought up by the migrations (as a deployment is), archive schema emptied."""
+    _reset_pg(pg_url)
     engine = get_engine(pg_url)
-    Base.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {partitions.ARCHIVE} CASCADE")
-    partitions._ENSURED.clear()
     migrate(engine)
     with session_scope(engine) as s:
         s.execute(insert(Sensor), [{"id": sid, "kind": "air", "name": sid, "lon": 110.9, "lat": 21.6, **CODES}
