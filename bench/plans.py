@@ -1,5 +1,5 @@
-"""Query plans of the bench's two reference queries (bench.measure.duckdb_reference: events by district ×
-status over a month; daily AQI by district over a month) and of the two readers of the partitioned hourly
+"""Query plans of our side of the bench's two reference figures (bench.measure.our_statements: events by
+district × status over a month from the status cohort; daily AQI by district over a month from the area table) and of the two readers of the partitioned hourly
 table (a station's hours; an area's hourly means of a pollutant), on each database given, as Markdown.
 
     python -m bench.plans URL [URL …] > bench/PLANS.md
@@ -16,20 +16,18 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, text
 
-from bench.measure import PERIOD
+from bench.measure import PERIOD, our_statements
 from store.db import get_engine
 from store.models import Event, Meta
-from store.models.sensors import SensorDaily, SensorHourly
+from store.models.sensors import SensorHourly
 
 
 def queries(first_station: str) -> list[tuple[str, object]]:
     start, end = PERIOD.utc_bounds()
+    events_stmt, aqi_stmt = our_statements()
     return [
-        ("事件 × 区县 × 状态（一个月）", select(Event.district_code, Event.status, func.count()).where(
-            Event.reported_at >= start, Event.reported_at < end).group_by(Event.district_code, Event.status)),
-        ("日 AQI × 区县（一个月）", select(SensorDaily.district_code, SensorDaily.day, func.avg(SensorDaily.value)).where(
-            SensorDaily.metric == "AQI", SensorDaily.day >= start, SensorDaily.day < end)
-         .group_by(SensorDaily.district_code, SensorDaily.day)),
+        ("事件 × 区县 × 状态（一个月，状态队列表）", events_stmt),
+        ("日 AQI × 区县（一个月，区域日评价表）", aqi_stmt),
         ("一个站点一周的小时值（分区表）", select(SensorHourly.hour, SensorHourly.metric, SensorHourly.total, SensorHourly.n)
          .where(SensorHourly.sensor_id == first_station, SensorHourly.hour >= end - timedelta(days=7),
                 SensorHourly.hour < end)),

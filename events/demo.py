@@ -28,7 +28,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 import settings
-from events import deadlines, demo_text, rollup, routing
+from events import deadlines, demo_text, rollup, routing, status_cohort
 from events.catalog import get_catalog
 from events.departments import DISTRICT_BUREAUS, code_for, ensure_demo_departments
 from events.statuses import OPEN_STATUSES
@@ -683,13 +683,14 @@ def generate(session: Session, rng, scale, now: datetime, progress=None, derive_
 
 def finish(session: Session) -> None:
     """After the bulk load of every city's cases: the district and department copies of the grid rollup,
-    the planner's statistics."""
+    the status cohort, the planner's statistics."""
     if session.get_bind().dialect.name == "postgresql":
         # The derivations group tens of millions of narrow rows (a province: 5M cases, 34M log rows): with
         # the default 4 MB each hash table spills to temporary files many times its size.
         session.execute(text("SET LOCAL work_mem = '256MB'"))
     rollup.rebuild_district(session)  # the district copy of the bulk-loaded grid rollup
     rollup.rebuild_department(session)  # and the department copy, from the cases and their log
+    status_cohort.rebuild(session)  # where each day's reports stand now
     bulkload.analyze(session, (Event, EventTransition, EventDailyRollup, EventDistrictDaily))
     session.flush()
 

@@ -32,7 +32,7 @@ from sqlalchemy import (Column, MetaData, Table, bindparam, cast, func, insert, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from events import import_suspects, rollup
+from events import import_suspects, rollup, status_cohort
 from store import bulkload, outbox
 from store.models import (Event, EventDailyRollup, EventDepartmentDaily, EventDistrictDaily, EventGridMonthly,
                           EventTransition)
@@ -330,6 +330,9 @@ def apply(session: Session, rows: Rows, staged: Staged) -> tuple[list[int], list
     for model in ROLLUPS:
         name = model.__tablename__
         session.execute(_upsert(session, model, t[name], staged.keys[name], staged.counters))
+    # And where the new cases stand (all 待立案), read back through the staged ids.
+    status_cohort.add_from(session, select(Event.reported_at, Event.city_code, Event.district_code, Event.status)
+                           .join(se, Event.id == se.c.id + off_e).subquery())
     assert len(ids) == n
     return ids, suspects
 

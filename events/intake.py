@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from auth import audit
 from auth.roles import can
-from events import deadlines, duplicates, photos as photo_store, rollup
+from events import deadlines, duplicates, photos as photo_store, rollup, status_cohort
 from events.catalog import UnknownCategory, get_catalog
 from events.limits import too_long
 from events.workflow import REPORT_ACTION
@@ -223,6 +223,7 @@ def create_event(session: Session, *, source: str, category: str, subcategory: s
                      scope=codes.get("grid") or codes.get("city"),
                      detail={"source": source, "category": item.category, "subcategory": item.name})
     rollup.bump(session, event, reported_at, reported=1)
+    status_cohort.add(session, event, 1)
     session.flush()
     # The new case as an outbox record, in this transaction (the exchange worker sends it on).
     outbox.record_object(session, "case.report", event, actor=who, at=now)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from auth import audit
 from auth.roles import can
-from events import duplicates, rollup
+from events import duplicates, rollup, status_cohort
 from events.intake import IntakeError, check_coordinates, default_locator, to_wgs84
 from events.workflow import NOTE_ACTION, ConcurrentChange, EventNotFound, WorkflowError
 from store.models import Event, EventTransition
@@ -64,6 +64,7 @@ def place_event(session: Session, case_id: int, lon: float, lat: float, actor: V
         moved.append((event.registered_at, {"registered": -1}))
     for at, counts in moved:  # out of the provisional region's rollup rows …
         rollup.bump(session, event, at, **counts)
+    placed = status_cohort.snapshot(event)
     result = session.execute(
         update(Event).where(Event.id == event.id, Event.version == event.version, Event.status == event.status)
         .values(lon=wlon, lat=wlat, location_pending=False, version=event.version + 1, updated_at=now,
@@ -73,6 +74,7 @@ def place_event(session: Session, case_id: int, lon: float, lat: float, actor: V
     if result.rowcount != 1:
         raise ConcurrentChange(event.id, None, None, None, None, event.status)
     session.refresh(event)
+    status_cohort.move(session, placed, event)
     for at, counts in moved:  # … into the real one's
         rollup.bump(session, event, at, **{k: -v for k, v in counts.items()})
     was = "待定位" if any(before.values()) else "无位置"

@@ -329,6 +329,9 @@ def rebuild(session: Session) -> int:
         session.execute(insert(EventDailyRollup), rows)
     rebuild_district(session)
     rebuild_department(session)
+    from events import status_cohort  # it builds on this module
+
+    status_cohort.rebuild(session)
     return len(rows)
 
 
@@ -580,7 +583,8 @@ def _compare(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], tolerance
 def district_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFrame:
     """Rows where the district copy or the monthly grid copy disagrees with what it is derived from
     (empty = consistent): flow counters against the grid rollup summed by district / by month, per-case
-    measures against `case_recount` from the cases."""
+    measures against `case_recount` from the cases, and the status cohort (events.status_cohort) against
+    its recount from the cases."""
     g, d, m = EventDailyRollup, EventDistrictDaily, EventGridMonthly
     none = literal_column("''")
     key = ["day", "district_code", "category", "source"]
@@ -612,6 +616,11 @@ def district_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFr
     derived_m = _frame(session, select(*[recount_m.c[k] for k in mkey], *[recount_m.c[c] for c in CASE_MEASURES]),
                        mkey, CASE_MEASURES, tolerance)
     found.append(_compare(derived_m, kept_m, ("recount", "monthly"), tolerance))
+    from events import status_cohort  # it builds on this module
+
+    cohort = status_cohort.differences(session)
+    cohort.columns = pd.MultiIndex.from_tuples([("kept", "cases"), ("recount", "cases")])
+    found.append(cohort)
     bad = [f for f in found if not f.empty]
     if not bad:
         return found[0]

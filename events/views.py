@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-from sqlalchemy import Integer, func, or_, select
+from sqlalchemy import Integer, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 import settings
 from auth.masking import mask_record
 from auth.roles import role_label
-from events import duplicates, routing, workflow
+from events import duplicates, routing, status_cohort, workflow
 from events.deadlines import DEADLINE_STATE_NAMES, PRIORITY_NAMES, deadline_state, remaining_text
 from events.departments import department_names, list_departments
 from events.format import fmt_time, point_frame
@@ -31,9 +31,9 @@ from geo.crs import UnknownCRS, to_wgs84
 from store import region_codes
 from store.frames import rows_frame
 from store.hints import rare
-from store.models import Event, EventTransition, Region, User
+from store.models import Event, EventStatusCohort, EventTransition, Region, User
 from store.period import Period
-from store.scope import PermissionDenied, ReadFace, ensure_visible
+from store.scope import PermissionDenied, ReadFace, ensure_visible, in_region
 
 # What a map point needs (events.format.point_frame).
 POINT_COLUMNS = (Event.id, Event.lon, Event.lat, Event.status, Event.title, Event.category, Event.subcategory,
@@ -195,6 +195,29 @@ class EventViews(ReadFace):
             out[state] = self.session.scalar(
                 _deadline_filter(base, state, now).with_only_columns(func.count(Event.id))) or 0
         return out
+
+    def report_progress(self, period: Period, region: str | None = None) -> pd.DataFrame:
+        """Where the cases reported in `period` stand now, per child region of `region` (default the zone):
+        columns code, status, cases (statuses no such case has are absent). A province's cities and a
+        city's districts are read from the status cohort (events.status_cohort: ~300 rows a city-month);
+        below a city, and for department staff (the cohort has neither streets nor departments), the
+        scoped cases are counted."""
+        code = self.region(region)
+        child = region_codes.child_level(region_codes.level_of(code))
+        if child is None:
+            return pd.DataFrame(columns=["code", "status", "cases"])
+        if child in ("city", "district") and self.viewer.role != "department":
+            t = EventStatusCohort
+            stmt = status_cohort.counts(period.start, period.end + timedelta(days=1),
+                                         and_(in_region(t, self.viewer.zone_code), in_region(t, code)),
+                                         by=getattr(t, f"{child}_code"))
+        else:
+            column = getattr(Event, f"{child}_code")
+            stmt = _period_filter(self._events(region, column.label("code"), Event.status,
+                                               func.count(Event.id).label("cases")), period) \
+                .group_by(column, Event.status)
+        frame = rows_frame(self.session.execute(stmt).all(), columns=["code", "status", "cases"])
+        return frame[frame["code"].notna() & (frame["code"] != "")].reset_index(drop=True)
 
     def department_figures(self, period: Period, region: str | None = None, now: datetime | None = None) -> dict:
         """The viewer's department's own figures from its cases (in `region`, default the zone): handled

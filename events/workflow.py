@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 import settings
 from auth import audit
 from auth.roles import ROLE_NAMES, can
-from events import deadlines, photos as photo_store, routing, rollup
+from events import deadlines, photos as photo_store, routing, rollup, status_cohort
 from events.limits import too_long
 # The state vocabulary lives in events.statuses; other modules and tests also read it from here.
 from events.statuses import OPEN_STATUSES, STATUS_NAMES, TERMINAL, WITH_DEPARTMENT  # noqa: F401
@@ -321,6 +321,7 @@ def transition(session: Session, event_id: int, action: str, actor: Viewer, comm
             changes["photos"] = list(event.photos or []) + attachments
 
     from_status, version = event.status, event.version
+    placed = status_cohort.snapshot(event)
     changes.update(status=rule.to_status, version=version + 1, updated_at=now)
     result = session.execute(
         update(Event).where(Event.id == event.id, Event.status == from_status, Event.version == version)
@@ -346,6 +347,7 @@ def transition(session: Session, event_id: int, action: str, actor: Viewer, comm
                     **counters)
     session.flush()
     session.refresh(event)
+    status_cohort.move(session, placed, event)
     # The change as an outbox record, in this same transaction: the exchange worker tells the upper
     # platform and the people the message rules name, after the commit (never from here).
     outbox.record_object(session, f"case.{action}", event, actor=actor.username, at=now,

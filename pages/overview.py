@@ -1,6 +1,6 @@
 """态势总览: one map of the scope (regions coloured by an indicator, events, sensors, resources,
-incidents) with drill-down by click, KPI tiles by government function, trend, ranking, urgent items
-and the meeting briefing."""
+incidents) with drill-down by click, KPI tiles by government function, where the period's reports stand
+per child region, trend, ranking, urgent items and the meeting briefing."""
 from __future__ import annotations
 
 import streamlit as st
@@ -24,5 +24,6 @@ with right:
     parts.urgent_list(viewer, code)
     parts.ranking(viewer, code, period, indicator_id)
 parts.kpi_tiles(viewer, code, period)
+parts.report_progress(viewer, code, period)
 parts.trend(viewer, code, period, indicator_id)
 parts.briefing_downloads(viewer, code, period, indicator_id, crumbs)

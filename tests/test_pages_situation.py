@@ -60,6 +60,41 @@ def test_overview_drilled_to_district_by_url(demo_app):
     assert "茂南区" in text_of(at)
 
 
+def _progress(at: AppTest):  # noqa: ANN202 - the 办理进度 table's frame
+    return next(d.value for d in at.dataframe if "办结率" in d.value.columns)
+
+
+def _reported_per_child(url: str, child_column: str, parent_code: str) -> dict:
+    from sqlalchemy import func, select
+
+    from store.db import get_engine, session_scope
+    from store.models import Event, Region
+    from store.period import Period
+
+    start, end = Period.parse("2026-10").utc_bounds()
+    col = getattr(Event, child_column)
+    with session_scope(get_engine(url), readonly=True) as s:
+        names = dict(s.execute(select(Region.code, Region.name).where(Region.parent_code == parent_code)).all())
+        rows = s.execute(select(col, func.count()).where(Event.reported_at >= start, Event.reported_at < end,
+                                                         col.in_(list(names))).group_by(col)).all()
+    return {names[code]: n for code, n in rows}
+
+
+def test_overview_shows_where_the_periods_reports_stand(demo_app):
+    """The leader's 办理进度 table: every district of the city (from the status cohort) and every street of a
+    district (counted case by case), each row's stages adding up to its reports, equal to a count of the
+    cases themselves."""
+    for region, child, parent in ((None, "district_code", "440900"), ("440902", "street_code", "440902")):
+        at = run_page("pages/overview.py", LEADER, period="2026-10", **({"region": region} if region else {}))
+        assert not at.exception, at.exception
+        table = _progress(at)
+        stages = [c for c in table.columns if c not in ("区域", "上报", "办结率")]
+        assert len(stages) == 7 and (table[stages].sum(axis=1) == table["上报"]).all()
+        expected = _reported_per_child(demo_app, child, parent)
+        assert dict(zip(table["区域"], table["上报"])) == {name: expected.get(name, 0) for name in table["区域"]}
+        assert table["上报"].sum() > 0 and table["办结率"].dropna().between(0, 100).all()
+
+
 def test_overview_out_of_zone_region_is_refused_cleanly(demo_app):
     at = run_page("pages/overview.py", DISTRICT_LEADER, region="440904", period="2026-10")
     assert not at.exception, at.exception

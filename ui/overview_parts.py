@@ -15,6 +15,7 @@ import settings
 from auth import actions as auth_actions
 from auth.roles import pages_for
 from events.layers import case_heat_layer, case_point_layer
+from events.views import EventViews
 from geo import layers as L
 from geo.views import RegionViews
 from indicators.status import status_rgba
@@ -22,6 +23,7 @@ from situation import kpis
 from situation.briefing import Tile, briefing_html, svg_map
 from situation.events_map import event_map
 from situation.regions_map import scope_shapes
+from situation.report_progress import RATE, progress_table
 from situation.urgent import urgent_items
 from store.db import session_scope
 from store.period import Period, local_tz
@@ -137,6 +139,12 @@ def _urgent_for(viewer: Viewer, code: str, inputs: tuple):  # noqa: ANN202
 def _urgent(viewer: Viewer, code: str):  # noqa: ANN202
     # Overdue cases and escalations are "overdue now": the clock is an input too.
     return _urgent_for(viewer, code, versions.inputs(*URGENT_INPUTS, now=True))
+
+
+@st.cache_data(max_entries=ENTRIES, show_spinner=False)
+def _progress_for(viewer: Viewer, code: str, period_key: str, inputs: tuple) -> pd.DataFrame:
+    with EventViews.open(app_engine(), viewer) as events:
+        return progress_table(events, RegionViews(events.session, viewer), code, Period.parse(period_key))
 
 
 # -- map ----------------------------------------------------------------------------------------------
@@ -266,6 +274,18 @@ def ranking(viewer: Viewer, code: str, period: Period, indicator_id: str) -> Non
         st.info("当前范围没有下级区域或暂无数据")
         return
     st.dataframe(ranked, hide_index=True, width="stretch", height=min(36 * (len(ranked) + 1) + 4, 320))
+
+
+def report_progress(viewer: Viewer, code: str, period: Period) -> None:
+    """Of the period's reports, how many sit at each stage now, per child region (situation.report_progress)."""
+    table = _progress_for(viewer, code, period.key, versions.inputs(*EVENT_INPUTS))
+    if table.empty:
+        return
+    st.markdown("##### 本期上报案件办理进度")
+    st.caption("统计期内上报的案件，按各下级区域，当前所处环节的件数；办结率 = 已办结（结案、不予立案、重复合并）÷ 上报。")
+    st.dataframe(table, hide_index=True, width="stretch", height=min(36 * (len(table) + 1) + 4, 320),
+                 column_config={RATE: st.column_config.ProgressColumn(RATE, format="%.1f%%", min_value=0,
+                                                                       max_value=100)})
 
 
 def kpi_tiles(viewer: Viewer, code: str, period: Period) -> None:

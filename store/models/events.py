@@ -279,3 +279,25 @@ class EventGridMonthly(FlowCounters, CaseMeasures, Base):
     grid_code: Mapped[str] = mapped_column(String(15), default="", index=True)
     category: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))
+
+
+class EventStatusCohort(Base):
+    """Where the cases reported on a day stand now: cases per local report day × district × current status.
+
+    Not a flow: every status change moves one case from its old status's row to its new one (and a case
+    placed in another district moves between districts), so "of this month's reports, how many are still
+    待派遣, 处置中, 已结案" per district is a read of ~300 rows a city-month instead of every case. Kept by
+    every write that creates a case or changes its status or district (events.status_cohort)."""
+
+    __tablename__ = "event_status_cohort"
+    __table_args__ = (
+        UniqueConstraint("day", "city_code", "district_code", "status", name="uq_event_status_cohort_key"),
+        Index("ix_event_status_cohort_city_day", "city_code", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # local (Asia/Shanghai) calendar day of the report
+    city_code: Mapped[str] = mapped_column(String(6))
+    district_code: Mapped[str] = mapped_column(String(6), default="")  # "" = outside every district
+    status: Mapped[str] = mapped_column(String(20))
+    cases: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 12:31:07.937556
+Create Date: 2026-12-06 17:21:53.058020
 """
 from alembic import op
 import sqlalchemy as sa
@@ -431,6 +431,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_event_grid_monthly_grid_code'), ['grid_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_grid_monthly_month'), ['month'], unique=False)
         batch_op.create_index('ix_event_grid_monthly_street_month', ['street_code', 'month'], unique=False)
+
+    op.create_table('event_status_cohort',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('city_code', sa.String(length=6), nullable=False),
+    sa.Column('district_code', sa.String(length=6), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('cases', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_status_cohort')),
+    sa.UniqueConstraint('day', 'city_code', 'district_code', 'status', name='uq_event_status_cohort_key')
+    )
+    with op.batch_alter_table('event_status_cohort', schema=None) as batch_op:
+        batch_op.create_index('ix_event_status_cohort_city_day', ['city_code', 'day'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1450,6 +1463,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_category'))
 
     op.drop_table('events')
+    with op.batch_alter_table('event_status_cohort', schema=None) as batch_op:
+        batch_op.drop_index('ix_event_status_cohort_city_day')
+
+    op.drop_table('event_status_cohort')
     with op.batch_alter_table('event_grid_monthly', schema=None) as batch_op:
         batch_op.drop_index('ix_event_grid_monthly_street_month')
         batch_op.drop_index(batch_op.f('ix_event_grid_monthly_month'))
