@@ -19,9 +19,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 
 from bench import exchange, geocoding, supervision, timing
+from events import status_cohort
 from store.db import get_engine, session_scope
 from store.demo_scale import get_scale
 from store.models import Event, Meta, Region
+from store.models.sensors import SensorAreaDaily
 from store.period import Period
 from store.scope import Viewer
 from store.frames import rows_frame
@@ -187,13 +189,10 @@ def our_statements() -> tuple:
     """Our side of the two reference figures, for the whole database, read where the screens read them:
     events by district × status from the status cohort (events.status_cohort, what the overview's
     办理进度 reads), daily AQI by district from sensor_area_daily (what the AQI indicators read)."""
-    from events import status_cohort
-    from sqlalchemy import func as F
-    from store.models.sensors import SensorAreaDaily as A
-
+    A = SensorAreaDaily
     start, end = PERIOD.utc_bounds()
     events = status_cohort.counts(PERIOD.start, PERIOD.end + timedelta(days=1))
-    aqi = select(A.region_code, A.day, F.avg(A.value)).where(
+    aqi = select(A.region_code, A.day, func.avg(A.value)).where(
         A.metric == "AQI", A.level == "district", A.day >= start, A.day < end).group_by(A.region_code, A.day)
     return events, aqi
 

@@ -214,7 +214,7 @@ class EventViews(ReadFace):
         else:
             column = getattr(Event, f"{child}_code")
             stmt = _period_filter(self._events(region, column.label("code"), Event.status,
-                                               func.count(Event.id).label("cases")), period) \
+                                               func.count().label("cases")), period) \
                 .group_by(column, Event.status)
         frame = rows_frame(self.session.execute(stmt).all(), columns=["code", "status", "cases"])
         return frame[frame["code"].notna() & (frame["code"] != "")].reset_index(drop=True)

@@ -132,7 +132,9 @@ def test_faults_lose_nothing_and_resend_only_unacknowledged(db_engine, upper):
 def test_two_workers_at_once_never_send_a_record_twice(db_engine, upper):
     sent = write_records(db_engine, keys=8, per_key=10)
     upper.default = ("sleep", 0.01)  # a little latency widens every window
-    cfg = fast_config(upper_timeout_seconds=5.0)
+    # Leases long enough never to expire here: a lease that runs out is resent on purpose (the killed
+    # worker's test), and on a loaded machine a 2 s lease can, which is not what this test is about.
+    cfg = fast_config(upper_timeout_seconds=5.0, lease_seconds=60.0)
     workers = [Worker(db_engine, cfg, destinations=[UpperDestination(cfg)], owner=f"w{i}", rng=random.Random(i))
                for i in range(3)]
     errors: list[BaseException] = []

@@ -16,10 +16,10 @@ class Event(RegionKeyed, Base):
     __table_args__ = (
         UniqueConstraint("source", "source_id", name="uq_events_source_source_id"),
         Index("ix_events_status_deadline", "status", "stage_deadline"),
-        # With status in it, a month of cases by district and status (the overview's status breakdown)
-        # is read from the index alone, for one district or (SQLite's skip-scan over the few district
-        # codes) for the whole city: 6.7 → 2.0 ms at tenth scale, without visiting the case rows.
-        Index("ix_events_district_reported", "district_code", "reported_at", "status"),
+        # With status, street and city in it, a month of a district's cases by street and status (the
+        # overview's 办理进度 of a district, events.views.report_progress, whose scope names the city too)
+        # is read from the index alone (city scale, PostgreSQL: 40 ms from the case rows, 7 ms from this).
+        Index("ix_events_district_reported", "district_code", "reported_at", "status", "street_code", "city_code"),
         # A district's figures for a month by each milestone (the tiles of a district; the single-column
         # time indexes below serve the whole city).
         Index("ix_events_district_registered", "district_code", "registered_at"),

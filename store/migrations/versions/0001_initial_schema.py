@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 17:21:53.058020
+Create Date: 2026-12-06 18:04:22.993797
 """
 from alembic import op
 import sqlalchemy as sa
@@ -518,7 +518,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_district_dispatched', ['district_code', 'dispatched_at', 'city_code', 'department_code', 'handled_at'], unique=False)
         batch_op.create_index('ix_events_district_handled', ['district_code', 'handled_at'], unique=False)
         batch_op.create_index('ix_events_district_registered', ['district_code', 'registered_at'], unique=False)
-        batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at', 'status'], unique=False)
+        batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at', 'status', 'street_code', 'city_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_duplicate_of'), ['duplicate_of'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_escalation_level'), ['escalation_level'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_grid_code'), ['grid_code'], unique=False)
