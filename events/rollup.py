@@ -503,9 +503,11 @@ def case_recount(session: Session, grain: str = "day"):  # noqa: ANN201 - a Sele
 def rebuild_department(session: Session) -> int:
     """Store event_department_daily as `department_recount` defines it (after a bulk load or a rebuild)."""
     session.execute(delete(EventDepartmentDaily))
+    names = ["day", "city_code", "district_code", "department_code", "category", "source", *COUNTERS, *CASE_MEASURES]
+    rows = department_recount(session).subquery()
+    # In time order, as the live writes leave them (rebuild_district says why).
     session.execute(insert(EventDepartmentDaily).from_select(
-        ["day", "city_code", "district_code", "department_code", "category", "source", *COUNTERS, *CASE_MEASURES],
-        department_recount(session)))
+        names, select(*[rows.c[n] for n in names]).order_by(*[rows.c[n] for n in DEPARTMENT_KEY])))
     return session.scalar(select(func.count()).select_from(EventDepartmentDaily)) or 0
 
 
@@ -513,7 +515,10 @@ def rebuild_district(session: Session) -> int:
     """Derive the district copy (event_district_daily) and the monthly grid copy (event_grid_monthly) after
     a bulk load or a rebuild, set-based: their flow counters from the grid rollup summed (one INSERT …
     SELECT each), then their per-case measures from the cases (as `case_recount`) added by one INSERT …
-    SELECT … ON CONFLICT DO UPDATE each (every such row's key already holds the milestone that opened it)."""
+    SELECT … ON CONFLICT DO UPDATE each (every such row's key already holds the milestone that opened it).
+    Both passes write in time order (day or month first, then the region codes), so a period's rows lie
+    together as the live writes leave them, not in a hash aggregate's order: a district's month of the
+    grid copy was 14.5k rows on 12.4k pages at city scale (the street ranking read them in 37–71 ms)."""
     g = EventDailyRollup
     none = literal_column("''")
     key = ["day", "city_code", "district_code", "category", "source"]
@@ -521,12 +526,14 @@ def rebuild_district(session: Session) -> int:
     session.execute(delete(EventDistrictDaily))
     by_district = [g.day, g.city_code, func.coalesce(g.district_code, none), g.category, g.source]
     session.execute(insert(EventDistrictDaily).from_select(
-        [*key, *COUNTERS], select(*by_district, *[func.sum(getattr(g, c)) for c in COUNTERS]).group_by(*by_district)))
+        [*key, *COUNTERS], select(*by_district, *[func.sum(getattr(g, c)) for c in COUNTERS]).group_by(*by_district)
+        .order_by(*by_district)))
     session.execute(delete(EventGridMonthly))
     by_month = [_sql_month(session, g.day), g.city_code,
                 *[func.coalesce(getattr(g, c), none) for c in REGION_COLUMNS[1:]], g.category, g.source]
     session.execute(insert(EventGridMonthly).from_select(
-        [*mkey, *COUNTERS], select(*by_month, *[func.sum(getattr(g, c)) for c in COUNTERS]).group_by(*by_month)))
+        [*mkey, *COUNTERS], select(*by_month, *[func.sum(getattr(g, c)) for c in COUNTERS]).group_by(*by_month)
+        .order_by(*by_month)))
 
     # The cases are read once, per day, every region code and histogram bin (narrow rows), into a
     # temporary table; each copy adds its sums of it.
@@ -545,7 +552,8 @@ def rebuild_district(session: Session) -> int:
         for model, cols, names in ((EventDistrictDaily, [tmp.c[k] for k in key], key),
                                    (EventGridMonthly, [month, *[tmp.c[k] for k in mkey[1:]]], mkey)):
             src = select(*[c.label(n) for c, n in zip(cols, names)], *[tmp.c[c] for c in NARROW]).subquery()
-            summed = _grouped(src, names, CASE_MEASURES).where(true())  # WHERE: SQLite's upsert-after-SELECT rule
+            summed = _grouped(src, names, CASE_MEASURES).where(true()) \
+                .order_by(*[src.c[n] for n in names])  # WHERE: SQLite's upsert-after-SELECT rule
             stmt = _upsert(session, model).from_select([*names, *CASE_MEASURES], summed)
             table = model.__table__
             session.execute(stmt.on_conflict_do_update(

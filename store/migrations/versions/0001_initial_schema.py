@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 18:04:22.993797
+Create Date: 2026-12-06 18:23:19.109716
 """
 from alembic import op
 import sqlalchemy as sa
@@ -518,13 +518,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_district_dispatched', ['district_code', 'dispatched_at', 'city_code', 'department_code', 'handled_at'], unique=False)
         batch_op.create_index('ix_events_district_handled', ['district_code', 'handled_at'], unique=False)
         batch_op.create_index('ix_events_district_registered', ['district_code', 'registered_at'], unique=False)
-        batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at', 'status', 'street_code', 'city_code'], unique=False)
+        batch_op.create_index('ix_events_district_reported', ['district_code', 'reported_at', 'status', 'street_code', 'city_code', 'grid_code', 'stage_deadline'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_duplicate_of'), ['duplicate_of'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_escalation_level'), ['escalation_level'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_grid_code'), ['grid_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_handled_at'), ['handled_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_registered_at'), ['registered_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_events_reported_at'), ['reported_at'], unique=False)
+        batch_op.create_index('ix_events_reported_at', ['reported_at', 'city_code', 'status', 'grid_code', 'stage_deadline'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_reporter_user'), ['reporter_user'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_source'), ['source'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_status'), ['status'], unique=False)
@@ -1442,7 +1442,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_status'))
         batch_op.drop_index(batch_op.f('ix_events_source'))
         batch_op.drop_index(batch_op.f('ix_events_reporter_user'))
-        batch_op.drop_index(batch_op.f('ix_events_reported_at'))
+        batch_op.drop_index('ix_events_reported_at')
         batch_op.drop_index(batch_op.f('ix_events_registered_at'))
         batch_op.drop_index(batch_op.f('ix_events_handled_at'))
         batch_op.drop_index(batch_op.f('ix_events_grid_code'))
