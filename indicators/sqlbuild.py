@@ -188,7 +188,7 @@ def bucket_key(b: Bucket, index: int):  # noqa: ANN201
 
 def time_parts(col, buckets: list[Bucket], grain: str | None = None,  # noqa: ANN001, ANN201
                index: dict[str, int] | None = None):
-    """(bucket CASE expression, range condition) for `col` over adjacent buckets (in time order), or
+    """(bucket expression, range condition) for `col` over adjacent buckets (in time order), or
     (None, None) when no bucket applies. `index`: each bucket's place in the request (its parameters'
     names)."""
     index = index or {b.key: i for i, b in enumerate(buckets)}
@@ -204,7 +204,9 @@ def time_parts(col, buckets: list[Bucket], grain: str | None = None,  # noqa: AN
     if not whens:
         return None, None
     if len(whens) == 1:
-        return case(*whens), whens[0][0]
+        # Every row the range condition keeps is in the one bucket: its key, not a CASE, so the planner
+        # sees one group per region (a CASE made it expect 320 of a city's 67k grid rows and sort them).
+        return whens[0][1], whens[0][0]
     lo, hi, incl = spans[0][0], spans[-1][1], spans[0][2]  # adjacent buckets in time order
     return case(*whens), (and_(col >= lo, col <= hi) if incl else and_(col >= lo, col < hi))
 
