@@ -16,6 +16,7 @@ from geo.meta import clear_all_caches
 from store.db import dispose_engines, get_engine, session_scope
 from store import partitions
 from store.models import Base
+from tests.support.shared_demo import sqlite_copy
 from tests.support.tiny_city import tiny_city_regions
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -152,10 +153,10 @@ def demo_db_url(tmp_path_factory):
 
     from demo.seed import seed_demo
 
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    url = f"sqlite:///{path}"
-    seed_demo(get_engine(url), "demo", seed=7, until=date(2026, 11, 20), log=lambda *_: None)
-    return url
+    def build(url: str) -> None:
+        seed_demo(get_engine(url), "demo", seed=7, until=date(2026, 11, 20), log=lambda *_: None)
+
+    return sqlite_copy(tmp_path_factory, "demo_seed7", build)  # seeded once per run, copied per worker
 
 
 @pytest.fixture

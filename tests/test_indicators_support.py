@@ -110,13 +110,11 @@ DEMO_UNTIL = date(2026, 11, 20)
 DEMO_NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
-def _seed(url: str):  # noqa: ANN202
+def _seed(url: str) -> None:
     from demo.seed import seed_demo
     from store.db import get_engine
 
-    engine = get_engine(url)
-    seed_demo(engine, "demo", until=DEMO_UNTIL, log=lambda *_: None)
-    return engine
+    seed_demo(get_engine(url), "demo", until=DEMO_UNTIL, log=lambda *_: None)
 
 
 _built: dict[str, object] = {}
@@ -126,35 +124,40 @@ _built: dict[str, object] = {}
 def demo_engine(tmp_path_factory):
     """The demo-scale city (all domain generators) in SQLite, built once per session. Test modules import
     this fixture, which pytest registers once per module, so the build itself is cached here."""
-    if "sqlite" not in _built:
-        _built["sqlite"] = _seed(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+    from store.db import get_engine
+    from tests.support.shared_demo import sqlite_copy
+
+    if "sqlite" not in _built:  # seeded once per run, copied for each worker
+        _built["sqlite"] = get_engine(sqlite_copy(tmp_path_factory, "demo_default", _seed))
     return _built["sqlite"]
 
 
 @pytest.fixture(scope="session")
-def demo_pg_engine():
+def demo_pg_engine(tmp_path_factory):
     """The same demo city in its own PostgreSQL database (the shared test database is reset by other
-    fixtures, so this one lives apart and is dropped at the end)."""
+    fixtures, so this one lives apart and is dropped at the end): a copy of a template database seeded once
+    per run (tests/support/shared_demo.py)."""
     import os
     import uuid
 
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
 
-    from store.db import dispose_engines
+    from store.db import dispose_engines, get_engine
     from tests.conftest import PG_ADMIN_URL
+    from tests.support.shared_demo import drop_template, postgres_copy
 
     name = f"cityops_ind_demo_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+        url = postgres_copy(tmp_path_factory, PG_ADMIN_URL, "ind_demo", name, _seed)
+    except OperationalError as exc:
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL required but unavailable: {exc}")
         pytest.skip(f"PostgreSQL unavailable: {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield _seed(url)
+    yield get_engine(url)
     dispose_engines()
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    drop_template(tmp_path_factory, PG_ADMIN_URL, "ind_demo")
