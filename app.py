@@ -10,7 +10,7 @@ import streamlit as st
 import indicators
 import settings
 from auth.roles import pages_for
-from ui import audit_trail, chrome, login
+from ui import audit_trail, chrome, login, warmup
 
 st.set_page_config(page_title=settings.get_settings()["app"]["title"],
                    page_icon=str(settings.ROOT / "static" / "favicon.png"), layout="wide")
@@ -27,6 +27,7 @@ except indicators.LibraryError as exc:
 viewer = login.resolve_viewer()
 if viewer is None:
     st.navigation(login.signed_out_pages(), position="hidden").run()
+    warmup.visited()
     st.stop()
 
 specs = pages_for(viewer.role)
@@ -42,3 +43,4 @@ nav = st.navigation(pages, position="hidden" if wall_mode else "sidebar")
 if not wall_mode:
     chrome.sidebar(viewer)
 nav.run()
+warmup.visited()  # the start-up warm-up waits for a first page to be drawn (ui/warmup.py)

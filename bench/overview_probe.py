@@ -107,7 +107,7 @@ def main() -> None:
     # As server.py does when it starts (after importing its routes, as this module does its helpers):
     # the page modules are loaded and the heap frozen before the first visitor.
     startup = heap.settle()
-    warmup.start()  # as server.py: in the background, racing the first visitor's cold run
+    warmup.start()  # as server.py: in the background, after the first page a visitor opens is drawn
     _instrument()
     cookie = _sign_in()
     tab = Visitor(cookie, city, period)

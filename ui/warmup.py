@@ -11,6 +11,9 @@ only the statements stay. What a user then sees is computed from the database as
 figures by data version, ui/versions.py). One viewer serves every role but a department's: the statements
 differ by role only there (indicators.sqlbuild.shape). The city level is left to the first visitor, whose
 cold overview builds it anyway; warming it too would only compete with that visitor for the interpreter.
+For the same reason the thread waits until the first page a visitor opens has been drawn (`visited()`, at
+the end of app.py's run: usually the sign-in page, long before anyone drills down) or FIRST_VISIT_WAIT_S,
+whichever comes first: started at once, it competed with a first overview for the interpreter lock.
 """
 from __future__ import annotations
 
@@ -31,8 +34,16 @@ from ui.data import app_engine
 
 log = logging.getLogger(__name__)
 
+FIRST_VISIT_WAIT_S = 20.0
+
 _started = threading.Event()
+_visited = threading.Event()
 finished = threading.Event()
+
+
+def visited() -> None:
+    """A page has been drawn for a visitor (app.py, at the end of every run): the warm-up may go."""
+    _visited.set()
 
 
 def scopes(city: str) -> list[str]:
@@ -66,6 +77,7 @@ def warm() -> dict:
 
 
 def _run() -> None:
+    _visited.wait(FIRST_VISIT_WAIT_S)
     try:
         result = warm()
         log.info("指标语句预热完成：%s", result)
