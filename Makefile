@@ -36,9 +36,11 @@ browser-deps:
 	    apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk; }
 
 # pytest exit 5 means no test was collected: a suite that runs nothing is broken, not green.
-# Workers: one per core (pytest-xdist), each taking whole test files (module fixtures such as a browser
-# or the scale-out topology are then started once). TEST_WORKERS=0 runs everything in this process.
-TEST_WORKERS ?= auto
+# Workers (pytest-xdist): one more than the cores, each taking whole test files (module fixtures such as a
+# browser or the scale-out topology are then started once). The extra one fills the cores while the others
+# wait on a browser, a server or a subprocess: on 2 cores, 10 min 44 s against 11 min 43 s with two.
+# TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: dev-venv browser-deps
 	@$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc

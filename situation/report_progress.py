@@ -18,8 +18,8 @@ RATE = "办结率"
 
 def progress_table(events: EventViews, regions: RegionViews, code: str, period: Period) -> pd.DataFrame:
     """One row per child region of `code` (every child, with zeros where nothing was reported): 区域,
-    上报, one column per stage (events.statuses.STAGES) and 办结率 (% of the period's reports 已办结 —
-    closed, not accepted or merged as 重复; None without reports). Empty for a grid (no children)."""
+    上报, 办结率 (% of the period's reports 已办结 — closed, not accepted or merged as 重复; None without
+    reports) and one column per stage (events.statuses.STAGES). Empty for a grid (no children)."""
     children = regions.children(code)
     if not children:
         return pd.DataFrame()
@@ -32,7 +32,8 @@ def progress_table(events: EventViews, regions: RegionViews, code: str, period: 
             table.loc[row.code, stage_of[row.status]] += int(row.cases)
     done = next(g.label for g in STAGES if g.id == DONE)
     total = table.sum(axis=1)
+    # 办结率 right after 上报: on a phone the stages scroll sideways, the share stays in view.
+    table.insert(0, RATE, [round(100.0 * d / t, 1) if t else None for d, t in zip(table[done], total)])
     table.insert(0, TOTAL, total)
-    table[RATE] = [round(100.0 * d / t, 1) if t else None for d, t in zip(table[done], total)]
     table.insert(0, "区域", [c.name for c in children])
     return table.reset_index(drop=True)
