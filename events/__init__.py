@@ -6,6 +6,7 @@ Modules (one job each):
 - statuses: the states' names and the groups screens count, filter and colour by
 - workflow: the transition TABLE and `transition` / `allowed_actions`
 - rollup: the daily counters kept on every write, and their recount
+- status_cohort: where each day's reports stand now (cases per report day × district × current status)
 - routing (+ routing.yaml) and departments: who handles a case
 - intake, photos: creating a case (form, sensors) and its photos
 - address_location, placement: a case reported by address (matched, or 待定位) and placing it on the map
