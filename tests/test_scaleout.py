@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -77,20 +78,30 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"scale-out topology unavailable: {reason}")
 
 
+def _below_ephemeral() -> range:
+    """Ports the kernel never hands to an outgoing connection: below its ephemeral range. The topology
+    starts its servers half a minute after the ports are chosen (the base backup comes first); a port taken
+    by bind(0) lies in the ephemeral range, where any client connection of the busy test run (PostgreSQL,
+    the browsers, the other workers) could take it meanwhile — server-2 once found its port gone."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(1024, low - 12000), low - 1)
+
+
 def _free_port(pair: bool = False) -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not pair or port >= 65535:
+    ports = _below_ephemeral()
+    for _ in range(200):
+        port = random.choice(ports)
+        try:
+            for candidate in (port, port + 1) if pair else (port,):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", candidate))
             return port
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port pair")
+        except OSError:
+            continue
+    raise RuntimeError("no free port (pair)")
 
 
 def _scaleout(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import re
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -499,8 +500,15 @@ def test_duty_officer_runs_an_emergency(day, jbrowser):
         with j.step("一键生成调派方案"):
             j.button("一键生成调派方案")
         j.main.get_by_role("button", name="确认调派").wait_for(timeout=30_000)
-        proposed = j.main.locator("[data-testid=stDataFrame]").evaluate_all(
-            "fs => fs.map(f => f.textContent).join(' ')")  # the proposal's units and stock (accessible grids)
+        # The proposal's units and stock (the tables' accessible grids), read until they have drawn their
+        # rows: on a busy machine the grid fills in after the button beside it appears.
+        deadline = time.time() + 30
+        while True:
+            proposed = j.main.locator("[data-testid=stDataFrame]").evaluate_all(
+                "fs => fs.map(f => f.textContent).join(' ')")
+            if all(w in proposed for w in ("排涝抢险队", "排涝泵车", "沙袋")) or time.time() > deadline:
+                break
+            j.page.wait_for_timeout(250)
         assert "排涝抢险队" in proposed and "排涝泵车" in proposed and "沙袋" in proposed, proposed[:500]
         j.shot(f"调派方案-{incident}")
         with j.step("确认调派"):
