@@ -223,7 +223,7 @@ def create_event(session: Session, *, source: str, category: str, subcategory: s
                      scope=codes.get("grid") or codes.get("city"),
                      detail={"source": source, "category": item.category, "subcategory": item.name})
     rollup.bump(session, event, reported_at, reported=1)
-    status_cohort.add(session, event, 1)
+    status_cohort.add(session, event)
     session.flush()
     # The new case as an outbox record, in this transaction (the exchange worker sends it on).
     outbox.record_object(session, "case.report", event, actor=who, at=now)

@@ -80,10 +80,11 @@ def _upsert(session: Session, model=EventDailyRollup):  # noqa: ANN001, ANN202
     raise NotImplementedError(f"rollup upsert not implemented for {dialect}")
 
 
-def _add(session: Session, model, key: tuple[str, ...], rows: list[dict]) -> None:  # noqa: ANN001
-    """INSERT … ON CONFLICT DO UPDATE adding every row's counters to the stored ones: one statement per
-    set of changed columns (SQLAlchemy compiles it once), run for the rows in key order; rows with equal
-    keys are merged first."""
+def _add(session: Session, model, key: tuple[str, ...], rows: list[dict], summed=None) -> None:  # noqa: ANN001
+    """INSERT … ON CONFLICT DO UPDATE adding every row's counters (`summed`: by default this module's
+    counters and per-case measures) to the stored ones: one statement per set of changed columns
+    (SQLAlchemy compiles it once), run for the rows in key order; rows with equal keys are merged first."""
+    summed = _SUMMED if summed is None else frozenset(summed)
     merged: dict[tuple, dict] = {}
     for row in rows:
         k = tuple(row[c] for c in key)
@@ -94,7 +95,7 @@ def _add(session: Session, model, key: tuple[str, ...], rows: list[dict]) -> Non
         else:
             merged[k] = dict(row)
     table = model.__table__
-    changed = sorted({c for row in rows for c, v in row.items() if c not in key and c in _SUMMED and v})
+    changed = sorted({c for row in rows for c, v in row.items() if c not in key and c in summed and v})
     stmt = _upsert(session, table)
     stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in key],
                                       set_={c: table.c[c] + stmt.excluded[c] for c in changed})

@@ -6,13 +6,13 @@ month's reports are still 待派遣 or 处置中 today, because a status is a st
 a case counts once, on its report day, under the status it has now, so every write that creates a case or
 changes its status or its district moves it:
 
-  a new case (intake, API, exchange)       `add(event, +1)`
-  a workflow step that changes the status  `add(event before, −1)`, then `add(event after, +1)`
-  a case placed into another district      the same pair around the placement
+  a new case (intake, API, exchange)       `add(event)`
+  a workflow step that changes the status  `move(snapshot before, event after)`: −1 old row, +1 new row
+  a case placed into another district      the same move around the placement
   a staged import or a bulk load           `add_from` / `rebuild`: set-based over the new cases
 
-Counts are added with INSERT … ON CONFLICT DO UPDATE, rows in key order (as events.rollup does), so
-concurrent writers on PostgreSQL add up instead of colliding or deadlocking. `recount` defines the table
+Counts are added with events.rollup's upsert (INSERT … ON CONFLICT DO UPDATE, rows in key order), so
+concurrent writers on PostgreSQL add up instead of colliding or deadlocking. `grouped` defines the table
 from the cases; `differences` compares the two (events.rollup.district_differences includes it, so every
 test that checks the rollups after its writes checks this table too).
 """
@@ -31,33 +31,25 @@ from store.models import Event, EventStatusCohort
 KEY = ("day", "city_code", "district_code", "status")
 
 
-def _upsert_adding(session: Session):  # noqa: ANN202 - an Insert with its ON CONFLICT clause
-    stmt = rollup._upsert(session, EventStatusCohort)
-    table = EventStatusCohort.__table__
-    return stmt, lambda s: s.on_conflict_do_update(index_elements=[table.c[k] for k in KEY],
-                                                    set_={"cases": table.c.cases + s.excluded.cases})
+def _add(session: Session, rows: list[dict]) -> None:
+    rollup._add(session, EventStatusCohort, KEY, rows, summed=("cases",))
 
 
-def add(session: Session, event: Event, n: int, status: str | None = None) -> None:
-    """Add `n` cases (±1) on the row of `event`'s report day, district and `status` (default: its own)."""
-    day = event.reported_at.astimezone(rollup.local_tz()).date()
-    row = {"day": day, "city_code": event.city_code, "district_code": event.district_code or "",
-           "status": status or event.status, "cases": n}
-    stmt, adding = _upsert_adding(session)
-    session.connection().execute(adding(stmt), [row])
+def _day(event: Event) -> date:
+    return event.reported_at.astimezone(rollup.local_tz()).date()
+
+
+def add(session: Session, event: Event) -> None:
+    """Count a new case on its report day, district and status."""
+    _add(session, [{"day": _day(event), **snapshot(event), "cases": 1}])
 
 
 def move(session: Session, before: dict, event: Event) -> None:
     """Move a case from the row it was on (`before`: snapshot() taken before the write) to the row it is
     on now; nothing when neither its status nor its district changed."""
     now = snapshot(event)
-    if now == before:
-        return
-    day = event.reported_at.astimezone(rollup.local_tz()).date()
-    rows = [{"day": day, **before, "cases": -1}, {"day": day, **now, "cases": 1}]
-    stmt, adding = _upsert_adding(session)
-    rows.sort(key=lambda r: tuple(r[k] for k in KEY))  # key order: concurrent writers queue
-    session.connection().execute(adding(stmt), rows)
+    if now != before:
+        _add(session, [{"day": _day(event), **before, "cases": -1}, {"day": _day(event), **now, "cases": 1}])
 
 
 def snapshot(event: Event) -> dict:
@@ -77,10 +69,12 @@ def grouped(session: Session, cases) -> Select:  # noqa: ANN001 - a table or sub
 def add_from(session: Session, cases) -> None:  # noqa: ANN001
     """Add the cases of `cases` (a table with the case columns) to the table in one set-based upsert."""
     src = grouped(session, cases).subquery()
-    stmt, adding = _upsert_adding(session)
+    table = EventStatusCohort.__table__
     # WHERE true: SQLite reads ON CONFLICT after INSERT … SELECT as the upsert clause only with a WHERE.
     body = select(*[src.c[k] for k in (*KEY, "cases")]).where(true()).order_by(*[src.c[k] for k in KEY])
-    session.execute(adding(stmt.from_select([*KEY, "cases"], body)))
+    stmt = rollup._upsert(session, table).from_select([*KEY, "cases"], body)
+    session.execute(stmt.on_conflict_do_update(index_elements=[table.c[k] for k in KEY],
+                                               set_={"cases": table.c.cases + stmt.excluded.cases}))
 
 
 def rebuild(session: Session) -> int:

@@ -199,7 +199,7 @@ class EventViews(ReadFace):
     def report_progress(self, period: Period, region: str | None = None) -> pd.DataFrame:
         """Where the cases reported in `period` stand now, per child region of `region` (default the zone):
         columns code, status, cases (statuses no such case has are absent). A province's cities and a
-        city's districts are read from the status cohort (events.status_cohort: ~300 rows a city-month);
+        city's districts are read from the status cohort (events.status_cohort: ~470 rows a city-month);
         below a city, and for department staff (the cohort has neither streets nor departments), the
         scoped cases are counted."""
         code = self.region(region)
