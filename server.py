@@ -38,7 +38,10 @@ PagesManager.uses_pages_directory = False
 net_util._external_ip = ""  # noqa: SLF001 - Streamlit's own cache, read before any lookup
 net_util._internal_ip = ""  # noqa: SLF001
 
-# Load the page modules and settle the heap before the first visitor, not during their first page.
+# Prepare the statements of the city's overview (ui/warmup.py: its figures are still computed for each
+# visitor), then load the page modules and settle the heap — what was prepared included — before the first
+# visitor, not during their first page.
+warmup.prepare_city()
 heap.settle()
 # Then build the indicator statements of every scope level in the background (ui/warmup.py), so the first
 # district a user opens does not pay for them.

@@ -20,6 +20,7 @@ department (sources.BY_DEPARTMENT); a source with no department has no figure pe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime, timedelta
 
 from sqlalchemy import (Column, String, and_, bindparam, case, cast, exists, func, literal, literal_column, or_,
@@ -565,24 +566,38 @@ def build_once(measures: list[SqlMeasure], req: Request) -> Built:
     return Built(*build(measures, req))
 
 
-def run_built(session: Session, built: Built, req: Request, now):  # noqa: ANN001, ANN201
+class Collected(NamedTuple):
+    """A statement's answer: `rows[(key, bucket)]` is the result row, read by position — `at[measure name]`,
+    `covered_at[(source, time field)]` — so no dict is built per region (a city's 9,915 grids made two
+    dicts each: ~10 ms)."""
+
+    rows: dict
+    at: dict
+    covered_at: dict
+    names: dict
+
+
+def run_built(session: Session, built: Built, req: Request, now) -> Collected:  # noqa: ANN001
     """Execute a built statement with this request's values (see `run`)."""
-    return _collect(session.execute(built.stmt, params(req, now)), built.label_of, built.coverage)
+    return _collect(session.connection().execute(built.stmt, params(req, now)), built.label_of, built.coverage)
 
 
-def run(session: Session, measures: list[SqlMeasure], req: Request):  # noqa: ANN201
-    """Execute; returns ({(k, b): {measure name: value}}, {(k, b): {(source, time_field): covered}}, names)."""
+def run(session: Session, measures: list[SqlMeasure], req: Request) -> Collected:
+    """Execute the measures' statement for the request."""
     stmt, label_of, coverage = build(measures, req)
-    return _collect(session.execute(stmt), label_of, coverage)
+    return _collect(session.connection().execute(stmt), label_of, coverage)
 
 
-def _collect(result, label_of: dict, coverage: dict):  # noqa: ANN001, ANN202
-    values: dict[tuple, dict] = {}
-    covered: dict[tuple, dict] = {}
+def _collect(result, label_of: dict, coverage: dict) -> Collected:  # noqa: ANN001
+    at = {c: i for i, c in enumerate(result.keys())}
+    ik, ib, iname = at["k"], at["b"], at["name"]
+    rows: dict[tuple, tuple] = {}
     names: dict[str, str] = {}
-    for row in result.mappings():
-        key = (row["k"], row["b"])
-        names[row["k"]] = row["name"]
-        values[key] = {label_of[c]: row[c] for c in label_of}
-        covered[key] = {coverage[c]: bool(row[c]) for c in coverage}
-    return values, covered, names
+    for row in result:
+        rows[(row[ik], row[ib])] = row
+        names[row[ik]] = row[iname]
+    return Collected(rows, {name: at[c] for c, name in label_of.items()},
+                     {key: at[c] for c, key in coverage.items()}, names)
+
+
+EMPTY = Collected({}, {}, {}, {})

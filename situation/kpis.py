@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 import indicators
+import settings
 from indicators.schema import DOMAINS
 from indicators.status import NO_DATA, STATUS_NAMED_COLORS, fmt_number, is_improvement, status_label
 from situation import objects_map
@@ -39,6 +40,14 @@ def map_indicators(code: str) -> dict[str, str]:
     out = {i.id: f"{i.domain} · {i.name}" for i in library().values() if level in i.levels}
     return dict(sorted(out.items(), key=lambda kv: (DOMAINS.index(library()[kv[0]].domain)
                                                     if library()[kv[0]].domain in DOMAINS else 99, kv[1])))
+
+
+def default_map_indicator(code: str) -> str:
+    """The indicator the map and ranking of `code` open with: the configured one where it applies, else
+    the first offered."""
+    options = map_indicators(code)
+    preferred = settings.get_settings()["map"].get("default_indicator")
+    return preferred if preferred in options else next(iter(options))
 
 
 def fmt(value: float | None, decimals: int = 1) -> str:

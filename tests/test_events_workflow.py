@@ -92,6 +92,15 @@ def test_table_covers_the_standard_flow():
         can("duty_officer", r.capability)
 
 
+def test_the_open_cases_index_holds_exactly_the_open_states():
+    # store.models.events repeats the terminal states for its partial index (the store imports no domain).
+    from store.models.events import TERMINAL_STATUSES
+    assert frozenset(TERMINAL_STATUSES) == workflow.TERMINAL
+    index = next(i for i in Event.__table__.indexes if i.name == "ix_events_open_by_district")
+    assert str(index.dialect_options["postgresql"]["where"]) == \
+        "status NOT IN ({})".format(", ".join(f"'{s}'" for s in TERMINAL_STATUSES))
+
+
 def test_illegal_transition_message_names_state_and_action(sqlite_city_engine):
     prepare(sqlite_city_engine)
     with session_scope(sqlite_city_engine) as s:

@@ -1,6 +1,7 @@
 """The start-up warm-up (ui/warmup.py) leaves the tile statements of every level below the city built, so
-the first district, street or grid any non-department user opens builds none; a department's user still
-gets statements of its own (its reads are cut to its department)."""
+the first district, street or grid any non-department user opens builds none (a department's user still
+gets statements of its own: its reads are cut to its department), and every statement of a first district's
+overview compiled."""
 from __future__ import annotations
 
 import pytest
@@ -53,3 +54,43 @@ def test_after_the_warm_up_a_first_district_builds_no_statement(app_db, monkeypa
     for ids, _ in versions.indicator_groups(kpis.tile_ids("440904")):
         kpis.tiles(dept, "440904", month, ids=ids)
     assert built  # a department's statements are its own
+
+
+def test_after_the_warm_up_a_first_districts_overview_compiles_no_statement(app_db):
+    """The whole overview of a district nobody opened (tiles, map, ranking, trend, case map, urgent list,
+    办理进度), after the start-up work (prepare_city, warm) and a first city overview: every statement it runs
+    was compiled already (SQLAlchemy's compiled cache, per engine)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.interfaces import CacheStats
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_pages_situation import LEADER, ROOT
+
+    warmup.prepare_city()
+    warmup.warm()
+    month = Period.current_month().key
+
+    def overview(region: str | None) -> list[str]:
+        compiled: list[str] = []
+
+        def note(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+            if context is not None and context.cache_hit is CacheStats.CACHE_MISS:
+                compiled.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", note)
+        try:
+            at = AppTest.from_file(str(ROOT / "pages/overview.py"), default_timeout=120)
+            at.session_state["viewer"] = LEADER
+            at.query_params["period"] = month
+            if region:
+                at.query_params["region"] = region
+            at.run()
+            assert not at.exception, at.exception
+        finally:
+            event.remove(Engine, "before_cursor_execute", note)
+        return compiled
+
+    overview(None)  # the page's own statements (scope, sidebar …) are compiled by a first page of any scope
+    assert warmup.scopes("440900")[0] != "440904"
+    assert overview("440904") == []

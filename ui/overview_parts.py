@@ -11,7 +11,6 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-import settings
 from auth import actions as auth_actions
 from auth.roles import pages_for
 from events.layers import case_heat_layer, case_point_layer
@@ -54,8 +53,7 @@ def indicator_picker(code: str) -> str:
     if wanted not in options:
         if wanted:
             st.warning(f"指标 {plain.md(wanted)} 不存在或不适用于当前层级，已改用默认指标")  # from the URL
-        preferred = settings.get_settings()["map"].get("default_indicator")
-        wanted = preferred if preferred in options else next(iter(options))
+        wanted = kpis.default_map_indicator(code)
     picked = st.selectbox("地图指标", options=list(options), index=list(options).index(wanted),
                           format_func=lambda i: options[i], key="indicator-picker")
     if picked != st.query_params.get("indicator"):

@@ -11,6 +11,12 @@ from store import histogram
 from store.models.base import Base, RegionKeyed, UTCDateTime, utcnow
 
 
+# The states in which a case is finished (events.statuses.TERMINAL, which the store may not import;
+# tests/test_events_workflow.py checks the two agree). The open cases' index holds the other rows only.
+TERMINAL_STATUSES = ("rejected", "closed", "duplicate")
+_OPEN_CASE = text("status NOT IN ({})".format(", ".join(f"'{s}'" for s in TERMINAL_STATUSES)))
+
+
 class Event(RegionKeyed, Base):
     __tablename__ = "events"
     __table_args__ = (
@@ -31,6 +37,11 @@ class Event(RegionKeyed, Base):
         Index("ix_events_district_handled", "district_code", "handled_at"),
         Index("ix_events_district_closed", "district_code", "closed_at"),
         Index("ix_events_department_status", "department_code", "status"),
+        # A district's open cases (the 在办 / 超期 tiles and the urgent list) from a small index of the open
+        # ones alone: through the status index a district's count walked the whole city's open cases
+        # (city scale, PostgreSQL: 12 ms → 0.4 ms).
+        Index("ix_events_open_by_district", "district_code", "status", "city_code", "stage_deadline",
+              postgresql_where=_OPEN_CASE),  # SQLite proves no IN list implies a NOT IN: a full index there
         # The duplicate check at intake (events.duplicates): open cases of one 小类 reported within a time
         # window, then a bounding box on lat/lon read from the same index entries.
         Index("ix_events_subcategory_reported", "subcategory", "reported_at", "lat", "lon"),
@@ -276,7 +287,9 @@ class EventGridMonthly(FlowCounters, CaseMeasures, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    month: Mapped[date] = mapped_column(Date, index=True)  # the first day of the local calendar month
+    # The first day of the local calendar month. No index of its own: the unique key leads with it (a month-only
+    # index also lured the planner away from the key for a district's month: 21 ms against 6 ms).
+    month: Mapped[date] = mapped_column(Date)
     city_code: Mapped[str] = mapped_column(String(6))
     district_code: Mapped[str] = mapped_column(String(6), default="")
     street_code: Mapped[str] = mapped_column(String(9), default="")

@@ -86,7 +86,14 @@ class SensorDaily(RegionKeyed, Base):
         # Indicators read one metric (AQI, PM2.5, Leq_day …) over a month: a day index alone walked every
         # metric of every station on those days. With district and value in it, a month of a metric by
         # district is read from the index alone (city scale: 8.3 → 0.8 ms, DuckDB over Parquet 2.1 ms).
-        Index("ix_sensor_daily_metric_day", "metric", "day", "district_code", "value"),
+        # On PostgreSQL the scope's other columns ride along (INCLUDE), so a city's month of a metric (the air
+        # tiles' 90th percentile) is read from the index alone too.
+        Index("ix_sensor_daily_metric_day", "metric", "day", "district_code", "value",
+              postgresql_include=["kind", "city_code", "sensor_id"]),
+        # A district's month of a metric (its air, water and noise tiles): through the index above a district
+        # read the whole city's entries of those metrics (city scale: 37 → 27 ms for a district's air tiles).
+        Index("ix_sensor_daily_district_metric_day", "district_code", "metric", "day",
+              postgresql_include=["kind", "city_code", "value", "sensor_id"]),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 18:23:19.109716
+Create Date: 2026-12-06 20:51:10.810095
 """
 from alembic import op
 import sqlalchemy as sa
@@ -429,7 +429,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_event_grid_monthly_community_code'), ['community_code'], unique=False)
         batch_op.create_index('ix_event_grid_monthly_district_month', ['district_code', 'month'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_grid_monthly_grid_code'), ['grid_code'], unique=False)
-        batch_op.create_index(batch_op.f('ix_event_grid_monthly_month'), ['month'], unique=False)
         batch_op.create_index('ix_event_grid_monthly_street_month', ['street_code', 'month'], unique=False)
 
     op.create_table('event_status_cohort',
@@ -523,6 +522,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_events_escalation_level'), ['escalation_level'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_grid_code'), ['grid_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_handled_at'), ['handled_at'], unique=False)
+        batch_op.create_index('ix_events_open_by_district', ['district_code', 'status', 'city_code', 'stage_deadline'], unique=False, postgresql_where=sa.text("status NOT IN ('rejected', 'closed', 'duplicate')"))
         batch_op.create_index(batch_op.f('ix_events_registered_at'), ['registered_at'], unique=False)
         batch_op.create_index('ix_events_reported_at', ['reported_at', 'city_code', 'status', 'grid_code', 'stage_deadline'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_reporter_user'), ['reporter_user'], unique=False)
@@ -1074,8 +1074,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sensor_daily_community_code'), ['community_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_day'), ['day'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_district_code'), ['district_code'], unique=False)
+        batch_op.create_index('ix_sensor_daily_district_metric_day', ['district_code', 'metric', 'day'], unique=False, postgresql_include=['kind', 'city_code', 'value', 'sensor_id'])
         batch_op.create_index(batch_op.f('ix_sensor_daily_grid_code'), ['grid_code'], unique=False)
-        batch_op.create_index('ix_sensor_daily_metric_day', ['metric', 'day', 'district_code', 'value'], unique=False)
+        batch_op.create_index('ix_sensor_daily_metric_day', ['metric', 'day', 'district_code', 'value'], unique=False, postgresql_include=['kind', 'city_code', 'sensor_id'])
         batch_op.create_index(batch_op.f('ix_sensor_daily_street_code'), ['street_code'], unique=False)
 
     op.create_table('sensor_hourly',
@@ -1278,8 +1279,9 @@ def downgrade() -> None:
     op.drop_table('sensor_hourly')
     with op.batch_alter_table('sensor_daily', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sensor_daily_street_code'))
-        batch_op.drop_index('ix_sensor_daily_metric_day')
+        batch_op.drop_index('ix_sensor_daily_metric_day', postgresql_include=['kind', 'city_code', 'sensor_id'])
         batch_op.drop_index(batch_op.f('ix_sensor_daily_grid_code'))
+        batch_op.drop_index('ix_sensor_daily_district_metric_day', postgresql_include=['kind', 'city_code', 'value', 'sensor_id'])
         batch_op.drop_index(batch_op.f('ix_sensor_daily_district_code'))
         batch_op.drop_index(batch_op.f('ix_sensor_daily_day'))
         batch_op.drop_index(batch_op.f('ix_sensor_daily_community_code'))
@@ -1444,6 +1446,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_reporter_user'))
         batch_op.drop_index('ix_events_reported_at')
         batch_op.drop_index(batch_op.f('ix_events_registered_at'))
+        batch_op.drop_index('ix_events_open_by_district', postgresql_where=sa.text("status NOT IN ('rejected', 'closed', 'duplicate')"))
         batch_op.drop_index(batch_op.f('ix_events_handled_at'))
         batch_op.drop_index(batch_op.f('ix_events_grid_code'))
         batch_op.drop_index(batch_op.f('ix_events_escalation_level'))
@@ -1469,7 +1472,6 @@ def downgrade() -> None:
     op.drop_table('event_status_cohort')
     with op.batch_alter_table('event_grid_monthly', schema=None) as batch_op:
         batch_op.drop_index('ix_event_grid_monthly_street_month')
-        batch_op.drop_index(batch_op.f('ix_event_grid_monthly_month'))
         batch_op.drop_index(batch_op.f('ix_event_grid_monthly_grid_code'))
         batch_op.drop_index('ix_event_grid_monthly_district_month')
         batch_op.drop_index(batch_op.f('ix_event_grid_monthly_community_code'))
