@@ -80,11 +80,36 @@ def lineage(code: str) -> list[str]:
 
 def ancestor_at(code: str, level: str) -> str | None:
     """The code of `code`'s region at `level` (itself when it is at that level), or None when that
-    level is below it."""
-    for c in lineage(code):
-        if level_of(c) == level:
-            return c
-    return None
+    level is below it or the chain skips it (a street directly under a city that has no districts).
+
+    The same as the `lineage` entry at that level, read off the code at once: the coverage tiles ask it of
+    every grid of a city (~30k calls per figure grid, 0.2 s the long way)."""
+    own = level_of(code)
+    if depth(level) > depth(own):
+        return None
+    if level == own:
+        return code
+    candidate = {"province": code[:2] + "0000", "city": code[:4] + "00"}.get(level) or code[:CODE_LENGTH[level]]
+    return candidate if level_or_none(candidate) == level else None
+
+
+def ancestors_at(codes: list[str], level: str) -> list[str | None]:
+    """`ancestor_at` of many codes of one level (every grid of a city): the candidate prefix is checked
+    once per distinct prefix, not once per code."""
+    if not codes:
+        return []
+    own = level_of(codes[0])
+    if any(level_or_none(c) != own for c in codes):
+        return [ancestor_at(c, level) for c in codes]
+    if depth(level) > depth(own):
+        return [None] * len(codes)
+    if level == own:
+        return list(codes)
+    cut = {"province": lambda c: c[:2] + "0000", "city": lambda c: c[:4] + "00"}.get(
+        level, lambda c: c[:CODE_LENGTH[level]])
+    candidates = [cut(c) for c in codes]
+    valid = {p: level_or_none(p) == level for p in set(candidates)}
+    return [p if valid[p] else None for p in candidates]
 
 
 def child_level(level: str) -> str | None:
