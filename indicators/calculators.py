@@ -209,8 +209,8 @@ def _coverage_frame(session, req, ind) -> pd.DataFrame:  # noqa: ANN001
         return pd.DataFrame(columns=["k", "b", "value"])
     ok = g[FACILITY_COLUMNS[ind.formula.params["facility"]]].astype(bool)
     pop = g["population"].astype(float)
-    key = (pd.Series(region_codes.ancestors_at(codes[inside].tolist(), req.child_level), index=g.index)
-           if req.child_level else pd.Series(scope, index=g.index))
+    key = (codes[inside].map(lambda c: region_codes.ancestor_at(c, req.child_level)) if req.child_level
+           else pd.Series(scope, index=g.index))
     agg = pd.DataFrame({"k": key, "pop": pop, "covered": pop * ok}).groupby("k")[["pop", "covered"]].sum()
     agg = agg[agg["pop"] > 0]
     out = pd.DataFrame({"k": agg.index, "b": None, "value": agg["covered"] * 100.0 / agg["pop"]})

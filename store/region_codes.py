@@ -93,25 +93,6 @@ def ancestor_at(code: str, level: str) -> str | None:
     return candidate if level_or_none(candidate) == level else None
 
 
-def ancestors_at(codes: list[str], level: str) -> list[str | None]:
-    """`ancestor_at` of many codes of one level (every grid of a city): the candidate prefix is checked
-    once per distinct prefix, not once per code."""
-    if not codes:
-        return []
-    own = level_of(codes[0])
-    if any(level_or_none(c) != own for c in codes):
-        return [ancestor_at(c, level) for c in codes]
-    if depth(level) > depth(own):
-        return [None] * len(codes)
-    if level == own:
-        return list(codes)
-    cut = {"province": lambda c: c[:2] + "0000", "city": lambda c: c[:4] + "00"}.get(
-        level, lambda c: c[:CODE_LENGTH[level]])
-    candidates = [cut(c) for c in codes]
-    valid = {p: level_or_none(p) == level for p in set(candidates)}
-    return [p if valid[p] else None for p in candidates]
-
-
 def child_level(level: str) -> str | None:
     i = LEVELS.index(level)
     return LEVELS[i + 1] if i + 1 < len(LEVELS) else None

@@ -37,13 +37,3 @@ def test_ancestor_at_examples():
     assert R.ancestor_at("441900003001", "district") is None  # 东莞: streets directly under the city
     assert R.ancestor_at("441900003001", "street") == "441900003"
 
-
-@given(st.lists(_codes, max_size=30), st.sampled_from(R.LEVELS))
-def test_ancestors_at_is_ancestor_at_of_each(codes, level):
-    assert R.ancestors_at(codes, level) == [R.ancestor_at(c, level) for c in codes]
-
-
-@given(_LENGTHS.flatmap(lambda n: st.lists(_code(n), min_size=1, max_size=12)), st.sampled_from(R.LEVELS))
-def test_ancestors_at_of_one_levels_codes(codes, level):
-    codes = [c for c in codes if R.level_of(c) == R.level_of(codes[0])]  # one level: the prefix path
-    assert R.ancestors_at(codes, level) == [R.ancestor_at(c, level) for c in codes]

@@ -8,13 +8,14 @@ building and compiling its tile statements (profiled on the demo city: 0.15 s bu
 of 0.57 s of tiles), and ~0.1 s more compiling the statements of the map, ranking, trend, case map,
 urgent list and 办理进度 (city scale). `start()` runs the overview's reads once — the default city's first
 district, street and grid; the tiles for the current and the last month — in a daemon thread, and throws
-the figures away: only the statements stay. What a user then sees is computed from the database as before (screens cache
-figures by data version, ui/versions.py). One viewer serves every role but a department's: the statements
-differ by role only there (indicators.sqlbuild.shape). The city level itself is prepared before the server
-takes visitors (`prepare_city()`, called by server.py), not in this thread: here it would compete with the
-first visitor's overview for the interpreter. For the same reason the thread waits until the first page a visitor opens has been drawn (`visited()`, at
-the end of app.py's run: usually the sign-in page, long before anyone drills down) or FIRST_VISIT_WAIT_S,
-whichever comes first: started at once, it competed with a first overview for the interpreter lock.
+the figures away: only the statements stay. What a user then sees is computed from the database as before
+(screens cache figures by data version, ui/versions.py). One viewer serves every role but a department's:
+the statements differ by role only there (indicators.sqlbuild.shape). The city level itself is prepared
+before the server takes visitors (`prepare_city()`, called by server.py), not in this thread: here it would
+compete with the first visitor's overview for the interpreter. For the same reason the thread waits until
+the first page a visitor opens has been drawn (`visited()`, at the end of app.py's run: usually the sign-in
+page, long before anyone drills down) or FIRST_VISIT_WAIT_S, whichever comes first: started at once, it
+competed with a first overview for the interpreter lock.
 """
 from __future__ import annotations
 
