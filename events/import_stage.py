@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from events import import_suspects, rollup, status_cohort
 from store import bulkload, outbox
 from store.models import (Event, EventDailyRollup, EventDepartmentDaily, EventDistrictDaily, EventGridMonthly,
-                          EventTransition)
+                          EventGridMonthTotal, EventTransition)
 from store.models.outbox import OutboxDelivery, OutboxRecord
 
 EVENT_COLUMNS = ("id", "source", "source_id", "kind", "category", "subcategory", "priority", "title", "description",
@@ -122,14 +122,17 @@ def _suspect_briefs(matches: list, ids: list[int]) -> list[dict] | None:
 def _rollup_row_makers(rows: Rows) -> list[tuple]:
     """(rollup model, its conflict key, row j → the row `rollup.bump(…, reported=1)` adds for case j):
     a report counts once on its local day in the grid, district and department copies and in its month
-    in the monthly grid copy (the department copy under "", no department yet; the monthly copy with ""
-    for a missing region code, as its key wants)."""
+    in the monthly grid copy and its totals (the department copy under "", no department yet; the monthly
+    copies with "" for a missing region code, as their keys want)."""
     tz = rollup.local_tz()
     c = rows.columns
     days = [at.astimezone(tz).date() for at in c["reported_at"]]
 
     def codes(j: int) -> dict:
         return {k: c[k][j] for k in rollup.REGION_COLUMNS}
+
+    def month_codes(j: int) -> dict:
+        return {**{k: v or "" for k, v in codes(j).items()}, "city_code": c["city_code"][j]}
 
     def head(j: int) -> dict:
         return {"day": days[j], "city_code": c["city_code"][j], "district_code": c["district_code"][j] or "",
@@ -141,12 +144,13 @@ def _rollup_row_makers(rows: Rows) -> list[tuple]:
         (EventDistrictDaily, rollup.DISTRICT_KEY, head),
         (EventDepartmentDaily, rollup.DEPARTMENT_KEY, lambda j: {**head(j), "department_code": ""}),
         (EventGridMonthly, rollup.GRID_MONTH_KEY,
-         lambda j: {**{k: v or "" for k, v in codes(j).items()}, "city_code": c["city_code"][j],
-                    "month": days[j].replace(day=1), "category": c["category"][j], "source": rows.source}),
+         lambda j: {**month_codes(j), "month": days[j].replace(day=1), "category": c["category"][j],
+                    "source": rows.source}),
+        (EventGridMonthTotal, rollup.GRID_TOTAL_KEY, lambda j: {**month_codes(j), "month": days[j].replace(day=1)}),
     ]
 
 
-ROLLUPS = (EventDailyRollup, EventDistrictDaily, EventDepartmentDaily, EventGridMonthly)
+ROLLUPS = (EventDailyRollup, EventDistrictDaily, EventDepartmentDaily, EventGridMonthly, EventGridMonthTotal)
 
 
 def rollup_deltas(rows: Rows) -> dict[str, tuple[tuple[str, ...], dict[str, list]]]:

@@ -34,6 +34,10 @@ the flow counters too), not in the daily grid rollup. `bump` derives them from t
 histogram bin and counts for its dispatch day's cohort), so every caller that bumps a milestone keeps
 them without knowing they exist. `case_recount` defines them from the cases in SQL; `rebuild_district`
 derives the district and monthly copies set-based after a bulk load; `district_differences` checks them.
+
+event_grid_month_totals is event_grid_monthly summed over category and source (month × grid): what a
+figure of every grid reads when it needs neither. `bump` keeps it, `rebuild_district` derives it from the
+monthly copy, `district_differences` compares the two.
 """
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ from sqlalchemy.orm import Session
 import settings
 from store import bulkload, histogram
 from store.models import (Event, EventDailyRollup, EventDepartmentDaily, EventDistrictDaily, EventGridMonthly,
-                          EventTransition)
+                          EventGridMonthTotal, EventTransition)
 from store.models.events import HANDLE_HIST
 from store.frames import rows_frame
 
@@ -65,6 +69,7 @@ DISTRICT_KEY = ("day", "district_code", "category", "source")
 DEPARTMENT_KEY = ("day", "district_code", "department_code", "category", "source")
 REGION_COLUMNS = ("city_code", "district_code", "street_code", "community_code", "grid_code")
 GRID_MONTH_KEY = ("month", *REGION_COLUMNS, "category", "source")
+GRID_TOTAL_KEY = ("month", *REGION_COLUMNS)
 
 
 def local_tz() -> ZoneInfo:
@@ -148,7 +153,7 @@ def case_increments(session: Session, event: Event, at: datetime, increments: di
 def bump(session: Session, event: Event, at: datetime, *, department=_CURRENT,  # noqa: ANN001
          **increments: float) -> None:
     """Add `increments` to the rollup row of `event`'s grid/大类/source on the local day of `at`, and to
-    its district's, its department's and its grid-month's rows (`department`: the department on the
+    its district's, its department's and its grid-month's rows (by category and source, and in all) (`department`: the department on the
     milestone's log row, by default the case's current one), with the per-case measures the milestone
     brings (`case_increments`) on the rows of their own days.
 
@@ -185,6 +190,8 @@ def bump(session: Session, event: Event, at: datetime, *, department=_CURRENT,  
     _add(session, EventDistrictDaily, DISTRICT_KEY, district)
     _add(session, EventDepartmentDaily, DEPARTMENT_KEY, department_rows)
     _add(session, EventGridMonthly, GRID_MONTH_KEY, monthly)
+    _add(session, EventGridMonthTotal, GRID_TOTAL_KEY,
+         [{k: v for k, v in row.items() if k not in ("category", "source")} for row in monthly])
 
 
 # -- recount --------------------------------------------------------------------------------------------
@@ -513,7 +520,8 @@ def rebuild_department(session: Session) -> int:
 
 
 def rebuild_district(session: Session) -> int:
-    """Derive the district copy (event_district_daily) and the monthly grid copy (event_grid_monthly) after
+    """Derive the district copy (event_district_daily), the monthly grid copy (event_grid_monthly) and its
+    totals (event_grid_month_totals, from the monthly copy in one INSERT … SELECT) after
     a bulk load or a rebuild, set-based: their flow counters from the grid rollup summed (one INSERT …
     SELECT each), then their per-case measures from the cases (as `case_recount`) added by one INSERT …
     SELECT … ON CONFLICT DO UPDATE each (every such row's key already holds the milestone that opened it).
@@ -562,8 +570,23 @@ def rebuild_district(session: Session) -> int:
                 set_={c: table.c[c] + stmt.excluded[c] for c in CASE_MEASURES}))
     finally:
         tmp.drop(conn)
-    bulkload.analyze(session, (EventGridMonthly,))
+    _derive_grid_totals(session)
+    bulkload.analyze(session, (EventGridMonthly, EventGridMonthTotal))
     return session.scalar(select(func.count()).select_from(EventDistrictDaily)) or 0
+
+
+def _grid_totals_select():  # noqa: ANN202
+    """event_grid_monthly summed over category and source, in the totals' key order."""
+    m = EventGridMonthly.__table__
+    key = [m.c[k] for k in GRID_TOTAL_KEY]
+    return select(*key, *[func.sum(m.c[c]).label(c) for c in (*COUNTERS, *CASE_MEASURES)]).group_by(*key) \
+        .order_by(*key)
+
+
+def _derive_grid_totals(session: Session) -> None:
+    session.execute(delete(EventGridMonthTotal))
+    session.execute(insert(EventGridMonthTotal).from_select([*GRID_TOTAL_KEY, *COUNTERS, *CASE_MEASURES],
+                                                            _grid_totals_select()))
 
 
 # -- consistency -------------------------------------------------------------------------------------------
@@ -592,7 +615,7 @@ def _compare(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], tolerance
 def district_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFrame:
     """Rows where the district copy or the monthly grid copy disagrees with what it is derived from
     (empty = consistent): flow counters against the grid rollup summed by district / by month, per-case
-    measures against `case_recount` from the cases, and the status cohort (events.status_cohort) against
+    measures against `case_recount` from the cases, the grid-month totals against the monthly copy summed, and the status cohort (events.status_cohort) against
     its recount from the cases."""
     g, d, m = EventDailyRollup, EventDistrictDaily, EventGridMonthly
     none = literal_column("''")
@@ -625,6 +648,12 @@ def district_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFr
     derived_m = _frame(session, select(*[recount_m.c[k] for k in mkey], *[recount_m.c[c] for c in CASE_MEASURES]),
                        mkey, CASE_MEASURES, tolerance)
     found.append(_compare(derived_m, kept_m, ("recount", "monthly"), tolerance))
+    columns = (*COUNTERS, *CASE_MEASURES)
+    tkey = list(GRID_TOTAL_KEY)
+    summed_t = _frame(session, _grid_totals_select(), tkey, columns, tolerance)
+    t = EventGridMonthTotal.__table__
+    kept_t = _frame(session, select(*[t.c[k] for k in tkey], *[t.c[c] for c in columns]), tkey, columns, tolerance)
+    found.append(_compare(summed_t, kept_t, ("monthly", "totals"), tolerance))
     from events import status_cohort  # it builds on this module
 
     cohort = status_cohort.differences(session)

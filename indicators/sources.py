@@ -49,6 +49,7 @@ SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
     SourceSpec("event_district_daily", "事件区县日汇总表", "columns", levels=("city", "district")),
     SourceSpec("event_department_daily", "事件部门日汇总表", "columns", levels=("city", "district")),
     SourceSpec("event_grid_monthly", "事件网格月汇总表", "columns"),
+    SourceSpec("event_grid_month_totals", "事件网格月合计表", "columns"),
     SourceSpec("event_transitions", "案件流转记录表", "columns", via=Via("events", "event_id", "id")),
     SourceSpec("sensors", "监测设备表", "columns"),
     SourceSpec("sensor_hourly", "监测小时汇总表", "columns"),
@@ -72,9 +73,10 @@ EXTERNAL_TABLE = "external_values"
 # preference. The SQL builder reads a coarse one whenever everything a query needs exists there (levels,
 # zone, columns, and for a monthly copy periods of whole months): the same figure from far fewer rows.
 COARSER: dict[str, tuple[str, ...]] = {
-    "event_daily_rollup": ("event_district_daily", "event_grid_monthly"),
-    # The per-case measures' own table (indicators.case_rollup): its district copy serves any days.
-    "event_grid_monthly": ("event_district_daily",),
+    "event_daily_rollup": ("event_district_daily", "event_grid_month_totals", "event_grid_monthly"),
+    # The per-case measures' own table (indicators.case_rollup): its district copy serves any days, its
+    # totals (no category or source) whole months of every grid.
+    "event_grid_monthly": ("event_district_daily", "event_grid_month_totals"),
 }
 # The copy of a source that carries the department (what a figure per department reads; the grid rollup
 # has no department key). Sources with a department column of their own (events) need none.
@@ -83,12 +85,14 @@ BY_DEPARTMENT: dict[str, str] = {"event_daily_rollup": "event_department_daily",
 # The time column of the event rollups: a day, or the first day of a month (a monthly copy holds whole
 # months only, so it serves a period only when the period is made of whole months).
 TIME_COLUMNS: dict[str, str] = {"event_daily_rollup": "day", "event_district_daily": "day",
-                                "event_department_daily": "day", "event_grid_monthly": "month"}
-MONTHLY: frozenset[str] = frozenset({"event_grid_monthly"})
+                                "event_department_daily": "day", "event_grid_monthly": "month",
+                                "event_grid_month_totals": "month"}
+MONTHLY: frozenset[str] = frozenset({"event_grid_monthly", "event_grid_month_totals"})
 # Columns a copy holds differently from its source (the monthly copy keys "" where the grid rollup has
 # NULL): a measure that reads them is not moved to that copy.
-RECODED: dict[str, frozenset[str]] = {
-    "event_grid_monthly": frozenset({"district_code", "street_code", "community_code", "grid_code"})}
+_REGIONS_RECODED = frozenset({"district_code", "street_code", "community_code", "grid_code"})
+RECODED: dict[str, frozenset[str]] = {"event_grid_monthly": _REGIONS_RECODED,
+                                      "event_grid_month_totals": _REGIONS_RECODED}
 
 
 def closed_domain(source: str, column_name: str) -> frozenset[str] | None:

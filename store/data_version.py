@@ -39,7 +39,8 @@ NEVER = "0"  # the version of a domain never written (a fresh database)
 DOMAINS: dict[str, tuple[str, ...]] = {
     "regions": ("regions", "cities", "basemap_features", "basemap_tiles", "departments", "standard_addresses"),
     "events": ("events", "event_transitions", "event_daily_rollup", "event_district_daily",
-               "event_department_daily", "event_grid_monthly", "event_status_cohort"),
+               "event_department_daily", "event_grid_monthly", "event_grid_month_totals",
+               "event_status_cohort"),
     "supervision": ("supervisions", "escalations", "hotspots"),
     # The station registry and its alerts change rarely; the readings every ingest batch (about a second).
     "sensors": ("sensors", "alerts"),

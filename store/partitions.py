@@ -49,7 +49,7 @@ BACKFILL_MONTHS = 24  # the ingest creates past months this far back at most; ol
 # rows pile up in the pages every read of "today" touches, and the planner's statistics do not know the
 # newest days. 2 % / 1 % keep both current; VACUUM only reads the pages changed since (visibility map).
 ROLLUP_TABLES = ("event_daily_rollup", "event_district_daily", "event_department_daily", "event_grid_monthly",
-                 "event_status_cohort",
+                 "event_grid_month_totals", "event_status_cohort",
                  "sensor_hourly", "sensor_daily", "sensor_area_daily", "sensor_latest")
 AUTOVACUUM = {"autovacuum_vacuum_scale_factor": "0.02", "autovacuum_vacuum_threshold": "1000",
               "autovacuum_analyze_scale_factor": "0.01", "autovacuum_analyze_threshold": "1000"}

@@ -26,6 +26,7 @@ from indicators import external_import
 from sensors import actions as sensor_actions
 from store.db import session_scope
 from store.models import (Event, EventDailyRollup, EventDepartmentDaily, EventDistrictDaily, EventGridMonthly,
+                          EventGridMonthTotal,
                           EventTransition, ExternalValue)
 from store.models.outbox import OutboxDelivery, OutboxRecord
 from store.models.sensors import Sensor, SensorReading
@@ -60,7 +61,7 @@ def _count(engine, model) -> int:  # noqa: ANN001
 def _counts(engine) -> dict:  # noqa: ANN001
     return {m.__tablename__: _count(engine, m) for m in (Event, EventTransition, OutboxRecord, OutboxDelivery,
                                                           EventDailyRollup, EventDistrictDaily, EventDepartmentDaily,
-                                                          EventGridMonthly)}
+                                                          EventGridMonthly, EventGridMonthTotal)}
 
 
 class _Rollback(Exception):

@@ -105,6 +105,12 @@ def test_city_and_district_figures_read_the_district_copy_of_the_rollup():
     part = (SB.Bucket("cur", Period.parse("2026-10-03")),)
     assert SB.coarser_source([closed], SB.Request("440900", "street", part, city)) is None
     assert pick("440902", None, Viewer("s", "leader", "440902001")) == "event_grid_monthly"  # a street zone
+    # Asking for no category or source, every grid's month is read from the grid-month totals.
+    on_time = P.SqlMeasure("on_time", "event_daily_rollup", "day", "sum", value=R.closed_on_time)
+    assert pick("440900", "grid", measures=(on_time,)) == "event_grid_month_totals"
+    assert pick("440900", "district", measures=(on_time,)) == "event_district_daily"
+    assert pick("440900", "grid", measures=(on_time, closed)) == "event_grid_monthly"  # one asks for a source
+    assert SB.coarser_source([on_time], SB.Request("440900", "grid", part, city)) is None
     by_grid = P.SqlMeasure("g", "event_daily_rollup", "day", "count", where=R.grid_code.is_not(None))
     assert pick("440900", "district", measures=(closed, by_grid)) is None   # a column only the grid rollup has
     moved = SB._moved(closed.where, R.__table__, SB.S.table("event_district_daily"))

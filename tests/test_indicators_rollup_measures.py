@@ -16,7 +16,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import literal, select, update
+from sqlalchemy import func, literal, select, update
 
 import indicators as I
 from events import rollup, workflow
@@ -27,7 +27,7 @@ from indicators.library import load_library
 from indicators.planner import plan_for
 from store import histogram
 from store.db import session_scope
-from store.models import EventDistrictDaily, EventGridMonthly
+from store.models import EventDistrictDaily, EventGridMonthly, EventGridMonthTotal
 from store.scope import Viewer
 from tests.test_events_support import (
     CITY_CGJ, DUTY, GRID_OFFICER, T0, dept, drive, new_case, prepare,
@@ -139,9 +139,15 @@ def test_per_case_measures_follow_every_workflow_action(city_engine):
         assert totals["rep_registered"] == 4  # edge, hotline, moved, registered_only (not the 重复 pair)
         assert totals["disp_handled"] == 3    # edge, hotline, moved
         assert totals["handle_hist_17"] >= 1  # 8 h exactly: the bin that starts at 8 h
-        # A kept value that drifts from the cases is found.
-        s.execute(update(EventGridMonthly).values(close_hours_sum=EventGridMonthly.close_hours_sum + 1))
-        assert not rollup.district_differences(s).empty
+        assert s.scalar(select(func.sum(EventGridMonthTotal.closed))) == 2  # the totals are kept too
+        # A kept value that drifts from the cases is found, and a grid-month total that drifts from the
+        # monthly copy it sums.
+        for drift in (update(EventGridMonthly).values(close_hours_sum=EventGridMonthly.close_hours_sum + 1),
+                      update(EventGridMonthTotal).values(closed=EventGridMonthTotal.closed + 1)):
+            with s.begin_nested() as savepoint:
+                s.execute(drift)
+                assert not rollup.district_differences(s).empty
+                savepoint.rollback()
         s.rollback()
 
 

@@ -2,7 +2,7 @@
 from store.models.base import Base, RegionKeyed, UTCDateTime, utcnow
 from store.models.regions import CODE_LENGTH, LEVEL_NAMES_ZH, LEVELS, Department, Region
 from store.models.events import (Event, EventDailyRollup, EventDepartmentDaily, EventDistrictDaily,
-                                 EventGridMonthly, EventStatusCohort, EventTransition)
+                                 EventGridMonthly, EventGridMonthTotal, EventStatusCohort, EventTransition)
 from store.models.sensors import (
     Alert,
     QuarantinedReading,
@@ -25,7 +25,7 @@ from store.models.cities import BasemapFeature, BasemapTile, City
 __all__ = [
     "Base", "RegionKeyed", "UTCDateTime", "utcnow",
     "CODE_LENGTH", "LEVEL_NAMES_ZH", "LEVELS", "Department", "Region",
-    "Event", "EventDailyRollup", "EventDepartmentDaily", "EventDistrictDaily", "EventGridMonthly",
+    "Event", "EventDailyRollup", "EventDepartmentDaily", "EventDistrictDaily", "EventGridMonthly", "EventGridMonthTotal",
     "EventStatusCohort", "EventTransition",
     "Alert", "QuarantinedReading", "Sensor", "SensorDaily", "SensorHourly", "SensorLatest", "SensorReading",
     "Dispatch", "Incident", "IncidentLog", "InventoryItem", "Resource",

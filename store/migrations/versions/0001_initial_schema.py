@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 20:51:10.810095
+Create Date: 2026-12-06 23:08:11.691938
 """
 from alembic import op
 import sqlalchemy as sa
@@ -337,6 +337,97 @@ def upgrade() -> None:
     with op.batch_alter_table('event_district_daily', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_event_district_daily_day'), ['day'], unique=False)
         batch_op.create_index('ix_event_district_daily_district_day', ['district_code', 'day'], unique=False)
+
+    op.create_table('event_grid_month_totals',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('city_code', sa.String(length=6), nullable=False),
+    sa.Column('district_code', sa.String(length=6), nullable=False),
+    sa.Column('street_code', sa.String(length=9), nullable=False),
+    sa.Column('community_code', sa.String(length=12), nullable=False),
+    sa.Column('grid_code', sa.String(length=15), nullable=False),
+    sa.Column('reported', sa.Integer(), nullable=False),
+    sa.Column('registered', sa.Integer(), nullable=False),
+    sa.Column('rejected', sa.Integer(), nullable=False),
+    sa.Column('dispatched', sa.Integer(), nullable=False),
+    sa.Column('dispatched_on_time', sa.Integer(), nullable=False),
+    sa.Column('handled', sa.Integer(), nullable=False),
+    sa.Column('handled_on_time', sa.Integer(), nullable=False),
+    sa.Column('closed', sa.Integer(), nullable=False),
+    sa.Column('closed_on_time', sa.Integer(), nullable=False),
+    sa.Column('reworked', sa.Integer(), nullable=False),
+    sa.Column('handle_hours_sum', sa.Float(), nullable=False),
+    sa.Column('satisfied', sa.Integer(), nullable=False),
+    sa.Column('rated', sa.Integer(), nullable=False),
+    sa.Column('merged', sa.Integer(), nullable=False),
+    sa.Column('verified', sa.Integer(), nullable=False),
+    sa.Column('verified_on_time', sa.Integer(), nullable=False),
+    sa.Column('supervised_closed', sa.Integer(), nullable=False),
+    sa.Column('supervised_closed_on_time', sa.Integer(), nullable=False),
+    sa.Column('rep_rejected', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('rep_registered', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('rep_closed', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('reg_closed', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('disp_handled', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('close_hours_sum', sa.Float(), server_default=sa.text('0'), nullable=False),
+    sa.Column('handle_hist_00', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_01', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_02', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_03', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_04', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_05', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_06', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_07', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_08', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_09', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_10', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_11', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_12', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_13', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_14', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_15', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_16', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_17', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_18', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_19', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_20', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_21', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_22', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_23', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_24', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_25', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_26', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_27', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_28', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_29', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_30', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_31', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_32', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_33', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_34', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_35', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_36', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_37', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_38', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_39', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_40', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_41', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_42', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_43', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_44', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_45', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_46', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_47', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_48', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.Column('handle_hist_49', sa.Integer(), server_default=sa.text('0'), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_grid_month_totals')),
+    sa.UniqueConstraint('month', 'city_code', 'district_code', 'street_code', 'community_code', 'grid_code', name='uq_event_grid_month_totals_key')
+    )
+    with op.batch_alter_table('event_grid_month_totals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_event_grid_month_totals_community_code'), ['community_code'], unique=False)
+        batch_op.create_index('ix_event_grid_month_totals_district_month', ['district_code', 'month'], unique=False)
+        batch_op.create_index(batch_op.f('ix_event_grid_month_totals_grid_code'), ['grid_code'], unique=False)
+        batch_op.create_index('ix_event_grid_month_totals_street_month', ['street_code', 'month'], unique=False)
 
     op.create_table('event_grid_monthly',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -1477,6 +1568,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_event_grid_monthly_community_code'))
 
     op.drop_table('event_grid_monthly')
+    with op.batch_alter_table('event_grid_month_totals', schema=None) as batch_op:
+        batch_op.drop_index('ix_event_grid_month_totals_street_month')
+        batch_op.drop_index(batch_op.f('ix_event_grid_month_totals_grid_code'))
+        batch_op.drop_index('ix_event_grid_month_totals_district_month')
+        batch_op.drop_index(batch_op.f('ix_event_grid_month_totals_community_code'))
+
+    op.drop_table('event_grid_month_totals')
     with op.batch_alter_table('event_district_daily', schema=None) as batch_op:
         batch_op.drop_index('ix_event_district_daily_district_day')
         batch_op.drop_index(batch_op.f('ix_event_district_daily_day'))
