@@ -21,14 +21,13 @@ the same days re-assessed under HJ 633-2026 (同口径), which the sensors modul
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 
 from indicators import sources as S
 from indicators import sqlbuild as Q
 from indicators.calculator_specs import FACILITY_COLUMNS
 from indicators.plan import Options, Plan, SqlMeasure, ratio
 from standards import aqi as aqi_std
-from standards import noise as noise_std
 from standards import water as water_std
 from store import region_codes
 from emergency.coverage import grid_coverage
@@ -105,8 +104,7 @@ def _plan_polluted_days(ind, opts: Options) -> Plan:  # noqa: ANN001
 def _plan_noise(ind, opts: Options) -> Plan:  # noqa: ANN001
     part = ind.formula.params["period"]
     t = S.table("sensor_daily")
-    zone = t.c.detail["zone"].as_string()
-    limit = case(*[(zone == z, noise_std.limit(z, part)) for z in noise_std.ZONES])
+    limit = t.c.limit_value  # the zone's limit, set when the day was assessed (sensors.daily)
     measured = and_(t.c.kind == "noise", t.c.metric == f"Leq_{part}", t.c.value.is_not(None), limit.is_not(None))
     narrow = (("kind", frozenset({"noise"})), ("metric", frozenset({f"Leq_{part}"})))  # lets a batch use its index
     num = SqlMeasure(f"{ind.id}:num", "sensor_daily", "day", "count", where=and_(measured, t.c.value <= limit),

@@ -159,7 +159,7 @@ def station_day_rows(info: SensorInfo, frame: pd.DataFrame, days: set[date]) -> 
                 v = _f(row[f"Leq_{part}"])
                 if v is not None:
                     out.append({"day": row["day"], "metric": f"Leq_{part}", "value": v,
-                                "edition": "GB3096-2008",
+                                "edition": "GB3096-2008", "limit_value": float(row[f"limit_{part}"]),
                                 "detail": {"zone": zone, "limit": int(row[f"limit_{part}"]), "ok": bool(row[f"{part}_ok"])}})
     elif info.kind == "hydro":
         hd = A.hydro_daily(frame)
@@ -220,6 +220,7 @@ def refresh_daily(session: Session, touched_days: dict[str, set[date]], index: S
             info = index.get(sid)
             for rec in recs:
                 rows.append({**rec, "day": local_midnight(rec["day"]), "sensor_id": sid, "kind": info.kind,
+                             "limit_value": rec.get("limit_value"),
                              **{f"{lvl}_code": info.codes[lvl] for lvl in KEYED_LEVELS}})
         _upsert(session, SensorDaily, ["sensor_id", "day", "metric"], rows)
         written += len(rows)

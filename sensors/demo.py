@@ -377,6 +377,7 @@ class _Writer:
         cols = {"sensor_id": sids, "kind": kind, "day": [local_midnight(r["day"]) for _, r in out],
                 "metric": [r["metric"] for _, r in out], "value": [r["value"] for _, r in out],
                 "edition": [r["edition"] for _, r in out], "detail": [r["detail"] for _, r in out],
+                "limit_value": [r.get("limit_value") for _, r in out],
                 **{f"{lv}_code": [self.infos[s].codes.get(lv) for s in sids] for lv in LEVEL_COLS}}
         self.counts["daily"] += bulkload.load(self.session, SensorDaily, cols, len(out))
 

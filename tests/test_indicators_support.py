@@ -15,6 +15,7 @@ from store.models import (
     Event, EventDailyRollup, ExternalValue, Resource, Sensor, SensorDaily, SensorLatest,
 )
 from store.models.sensors import SensorAreaDaily
+from standards import noise as noise_std
 from tests.support.tiny_city import codes_for_point
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -68,8 +69,11 @@ def sensor(session, sid: str, kind: str, point, params: dict | None = None) -> N
 
 
 def daily(session, sid: str, kind: str, point, day: date, metric: str, value, detail=None, edition=None) -> None:  # noqa: ANN001
+    # A noise day carries its zone's limit as sensors.daily assesses it.
+    limit = noise_std.limit(detail["zone"], metric.removeprefix("Leq_")) \
+        if kind == "noise" and detail and "zone" in detail else None
     session.add(SensorDaily(sensor_id=sid, kind=kind, day=local_midnight(day), metric=metric, value=value,
-                            detail=detail, edition=edition, **region_cols(point)))
+                            limit_value=limit, detail=detail, edition=edition, **region_cols(point)))
 
 
 def area_daily(session, region: str, day: date, metric: str, value, edition: str) -> None:  # noqa: ANN001

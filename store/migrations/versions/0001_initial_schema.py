@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 23:08:11.691938
+Create Date: 2026-12-06 23:33:46.766521
 """
 from alembic import op
 import sqlalchemy as sa
@@ -1150,6 +1150,7 @@ def upgrade() -> None:
     sa.Column('metric', sa.String(length=20), nullable=False),
     sa.Column('value', sa.Float(), nullable=True),
     sa.Column('edition', sa.String(length=20), nullable=True),
+    sa.Column('limit_value', sa.Float(), nullable=True),
     sa.Column('detail', sa.JSON(), nullable=True),
     sa.Column('city_code', sa.String(length=6), nullable=False),
     sa.Column('district_code', sa.String(length=6), nullable=True),
@@ -1165,9 +1166,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sensor_daily_community_code'), ['community_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_day'), ['day'], unique=False)
         batch_op.create_index(batch_op.f('ix_sensor_daily_district_code'), ['district_code'], unique=False)
-        batch_op.create_index('ix_sensor_daily_district_metric_day', ['district_code', 'metric', 'day'], unique=False, postgresql_include=['kind', 'city_code', 'value', 'sensor_id'])
+        batch_op.create_index('ix_sensor_daily_district_metric_day', ['district_code', 'metric', 'day'], unique=False, postgresql_include=['kind', 'city_code', 'value', 'limit_value', 'sensor_id'])
         batch_op.create_index(batch_op.f('ix_sensor_daily_grid_code'), ['grid_code'], unique=False)
-        batch_op.create_index('ix_sensor_daily_metric_day', ['metric', 'day', 'district_code', 'value'], unique=False, postgresql_include=['kind', 'city_code', 'sensor_id'])
+        batch_op.create_index('ix_sensor_daily_metric_day', ['metric', 'day', 'district_code', 'value'], unique=False, postgresql_include=['kind', 'city_code', 'limit_value', 'sensor_id'])
         batch_op.create_index(batch_op.f('ix_sensor_daily_street_code'), ['street_code'], unique=False)
 
     op.create_table('sensor_hourly',
@@ -1370,9 +1371,9 @@ def downgrade() -> None:
     op.drop_table('sensor_hourly')
     with op.batch_alter_table('sensor_daily', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sensor_daily_street_code'))
-        batch_op.drop_index('ix_sensor_daily_metric_day', postgresql_include=['kind', 'city_code', 'sensor_id'])
+        batch_op.drop_index('ix_sensor_daily_metric_day', postgresql_include=['kind', 'city_code', 'limit_value', 'sensor_id'])
         batch_op.drop_index(batch_op.f('ix_sensor_daily_grid_code'))
-        batch_op.drop_index('ix_sensor_daily_district_metric_day', postgresql_include=['kind', 'city_code', 'value', 'sensor_id'])
+        batch_op.drop_index('ix_sensor_daily_district_metric_day', postgresql_include=['kind', 'city_code', 'value', 'limit_value', 'sensor_id'])
         batch_op.drop_index(batch_op.f('ix_sensor_daily_district_code'))
         batch_op.drop_index(batch_op.f('ix_sensor_daily_day'))
         batch_op.drop_index(batch_op.f('ix_sensor_daily_community_code'))
