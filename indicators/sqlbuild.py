@@ -593,7 +593,7 @@ def _collect(result, label_of: dict, coverage: dict) -> Collected:  # noqa: ANN0
     ik, ib, iname = at["k"], at["b"], at["name"]
     rows: dict[tuple, tuple] = {}
     names: dict[str, str] = {}
-    for row in result:
+    for row in result.all():  # one fetch: iterating fetched row by row (a city's grids: ~45 ms more)
         rows[(row[ik], row[ib])] = row
         names[row[ik]] = row[iname]
     return Collected(rows, {name: at[c] for c, name in label_of.items()},
