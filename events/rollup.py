@@ -153,9 +153,9 @@ def case_increments(session: Session, event: Event, at: datetime, increments: di
 def bump(session: Session, event: Event, at: datetime, *, department=_CURRENT,  # noqa: ANN001
          **increments: float) -> None:
     """Add `increments` to the rollup row of `event`'s grid/大类/source on the local day of `at`, and to
-    its district's, its department's and its grid-month's rows (by category and source, and in all) (`department`: the department on the
-    milestone's log row, by default the case's current one), with the per-case measures the milestone
-    brings (`case_increments`) on the rows of their own days.
+    its district's, its department's and its grid-month's rows (by category and source, and in all;
+    `department`: the department on the milestone's log row, by default the case's current one), with the
+    per-case measures the milestone brings (`case_increments`) on the rows of their own days.
 
     INSERT … ON CONFLICT DO UPDATE, so concurrent writers on PostgreSQL add up instead of colliding.
     """
@@ -615,8 +615,8 @@ def _compare(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str], tolerance
 def district_differences(session: Session, tolerance: float = 1e-6) -> pd.DataFrame:
     """Rows where the district copy or the monthly grid copy disagrees with what it is derived from
     (empty = consistent): flow counters against the grid rollup summed by district / by month, per-case
-    measures against `case_recount` from the cases, the grid-month totals against the monthly copy summed, and the status cohort (events.status_cohort) against
-    its recount from the cases."""
+    measures against `case_recount` from the cases, the grid-month totals against the monthly copy summed,
+    and the status cohort (events.status_cohort) against its recount from the cases."""
     g, d, m = EventDailyRollup, EventDistrictDaily, EventGridMonthly
     none = literal_column("''")
     key = ["day", "district_code", "category", "source"]

@@ -25,8 +25,8 @@ from store.models.cities import BasemapFeature, BasemapTile, City
 __all__ = [
     "Base", "RegionKeyed", "UTCDateTime", "utcnow",
     "CODE_LENGTH", "LEVEL_NAMES_ZH", "LEVELS", "Department", "Region",
-    "Event", "EventDailyRollup", "EventDepartmentDaily", "EventDistrictDaily", "EventGridMonthly", "EventGridMonthTotal",
-    "EventStatusCohort", "EventTransition",
+    "Event", "EventDailyRollup", "EventDepartmentDaily", "EventDistrictDaily", "EventGridMonthly",
+    "EventGridMonthTotal", "EventStatusCohort", "EventTransition",
     "Alert", "QuarantinedReading", "Sensor", "SensorDaily", "SensorHourly", "SensorLatest", "SensorReading",
     "Dispatch", "Incident", "IncidentLog", "InventoryItem", "Resource",
     "AuditEntry", "LoginAttempt", "PasswordHistory", "RecoveryCode", "User",
