@@ -37,12 +37,13 @@ browser-deps:
 
 # pytest exit 5 means no test was collected: a suite that runs nothing is broken, not green.
 # Workers (pytest-xdist): one more than the cores, each taking whole test files (module fixtures such as a
-# browser or the scale-out topology are then started once). The extra one fills the cores while the others
+# browser or the scale-out topology are then started once), the longest files first (tests/conftest.py
+# LONG_FILES_FIRST; --no-loadscope-reorder keeps that order instead of xdist's most-tests-first). The extra one fills the cores while the others
 # wait on a browser, a server or a subprocess: on 2 cores, 10 min 44 s against 11 min 43 s with two.
 # TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: dev-venv browser-deps
-	@$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests; rc=$$?; \
+	@$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: dev-venv

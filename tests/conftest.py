@@ -19,6 +19,34 @@ from store.models import Base
 from tests.support.shared_demo import sqlite_copy
 from tests.support.tiny_city import tiny_city_regions
 
+# The files that take a minute or more, longest first, are handed to the test workers before the rest
+# (Makefile: `--dist loadfile --no-loadscope-reorder`). xdist's default order, most tests first, put the
+# browser journeys (~6.5 min on one worker) last: the run then ended with one worker in them while the
+# others sat idle. Seconds: `pytest --durations` on a 2-core machine, three workers.
+LONG_FILES_FIRST = (
+    "tests/browser/test_journeys.py",  # 393
+    "tests/browser/test_situation_browser.py",  # 127
+    "tests/browser/test_wall_browser.py",  # 116
+    "tests/test_bench_smoke.py",  # 109
+    "tests/browser/test_onboard_browser.py",  # 98
+    "tests/test_scaleout.py",  # 98
+    "tests/browser/test_view_browser.py",  # 75
+    "tests/test_events_concurrency.py",  # 74
+    "tests/test_demo_province.py",  # 65
+    "tests/test_citus_colocation.py",  # 53
+    "tests/test_indicators_demo.py",  # 51
+    "tests/browser/test_auth_browser.py",  # 45
+    "tests/browser/test_import_browser.py",  # 38
+    "tests/browser/test_security_browser.py",  # 37
+    "tests/test_events_demo.py",  # 31
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001, ARG001
+    rank = {path: i for i, path in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep their order
+
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _PG_DB = f"cityops_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 

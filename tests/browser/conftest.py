@@ -33,6 +33,32 @@ def live_app(demo_db_url):
     server.stop()
 
 
+# Playwright's 30 s default for a click or a wait is not enough on a loaded 2-core CI machine (three test
+# workers, their app servers and Chromiums drawing maps in software WebGL): a click there has waited more
+# than 30 s for the renderer to take it. A real failure still fails, only later.
+ACTION_TIMEOUT_MS = 90_000
+
+
+class PatientBrowser:
+    """The Chromium handle, with every new context's default timeout set to ACTION_TIMEOUT_MS."""
+
+    def __init__(self, browser) -> None:  # noqa: ANN001
+        self._browser = browser
+
+    def new_context(self, **options):  # noqa: ANN003, ANN201
+        context = self._browser.new_context(**options)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        return context
+
+    def new_page(self, **options):  # noqa: ANN003, ANN201
+        page = self._browser.new_page(**options)
+        page.set_default_timeout(ACTION_TIMEOUT_MS)
+        return page
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="module")
 def browser(chromium_path):
     """One Chromium per test module. Not per session: Playwright's sync API keeps an asyncio loop
@@ -45,7 +71,7 @@ def browser(chromium_path):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--no-first-run", "--disable-sync", "--disable-quic", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
         ])
-        yield b
+        yield PatientBrowser(b)
         b.close()
 
 
@@ -147,6 +173,21 @@ def new_page(browser, width: int = 1600, height: int = 1000):  # noqa: ANN001, A
     log = RequestLog()
     page.on("request", log)
     return context, page, log
+
+
+def tap_map(page, x: float, y: float, done, *, tries: int = 3, wait_s: float = 30) -> int:  # noqa: ANN001
+    """Click a point of a deck.gl map until `done()` holds, as a person clicks again when nothing happens:
+    a click that lands while the map is still drawing on a busy machine (software WebGL) can be lost, and
+    deck.gl drops a tap whose pointer-down and -up are more than 250 ms apart. Returns the clicks it took;
+    the caller asserts `done()` afterwards (the last wait may have run out)."""
+    for n in range(1, tries + 1):
+        page.mouse.click(x, y)
+        deadline = time.time() + wait_s
+        while time.time() < deadline:
+            if done():
+                return n
+            page.wait_for_timeout(300)
+    return tries
 
 
 def wait_map(page, settle_ms: int = 1500) -> None:  # noqa: ANN001

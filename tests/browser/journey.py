@@ -256,7 +256,7 @@ class Journey:
         """Open a page from the sidebar menu."""
         with self.step(f"打开「{title}」", kind="page"):
             self.page.locator("[data-testid=stSidebarNav]").get_by_role("link", name=title).click()
-        self.page.get_by_role("heading", name=re.compile(re.escape(title))).first.wait_for(timeout=30_000)
+        self.page.get_by_role("heading", name=re.compile(re.escape(title))).first.wait_for()
 
     def map_click(self, name: str, x: float, y: float, *, kind: str = "input", tries: int = 4) -> int:
         """Tap a point of a deck.gl map, as a user taps again when nothing happens: deck.gl picks the
@@ -319,7 +319,7 @@ class Journey:
         if frames.count() <= nth:  # no table on screen (an empty list says so in words instead)
             return []
         frame = frames.nth(nth)
-        frame.locator("[role=row]").first.wait_for(state="attached", timeout=30_000)
+        frame.locator("[role=row]").first.wait_for(state="attached")
         return frame.evaluate("""f => [...f.querySelectorAll('[role=row]')].slice(1).map(
             r => [...r.querySelectorAll('[role=gridcell]')].map(c => c.innerText.trim()))""")
 
@@ -335,7 +335,7 @@ class Journey:
     def upload(self, scope, name: str, data: bytes, mime: str = "image/png") -> None:  # noqa: ANN001
         scope.locator("[data-testid=stFileUploader] input[type=file]").first.set_input_files(
             {"name": name, "mimeType": mime, "buffer": data})
-        scope.get_by_text(name).first.wait_for(timeout=30_000)
+        scope.get_by_text(name).first.wait_for()
 
     # -- what the user sees ------------------------------------------------------------------------------
     def expect(self, ok: bool, message: str) -> None:
@@ -348,8 +348,8 @@ class Journey:
     def text(self) -> str:
         return self.main.inner_text()
 
-    def see(self, *texts: str, timeout: float = 30_000) -> None:
-        """Each text is on screen (in the main area)."""
+    def see(self, *texts: str, timeout: float | None = None) -> None:
+        """Each text is on screen (in the main area); `timeout` defaults to the context's."""
         for t in texts:
             self.main.get_by_text(t, exact=False).filter(visible=True).first.wait_for(timeout=timeout)
 

@@ -52,7 +52,7 @@ def test_deep_link_login_refresh_logout(server, browser):
     assert page.get_by_text("请先登录").count() == 0
     _login(page, "xitong", "Wrong@2026!!")
     page.wait_for_selector("form.cityops-login", timeout=60_000)
-    page.get_by_text("用户名或密码错误").wait_for(timeout=30_000)
+    page.get_by_text("用户名或密码错误").wait_for()
     assert "auth_error=invalid" in page.url
     _login(page, "xitong", PW)
     # The password alone opens nothing: the second factor is set up first (a required role).

@@ -75,7 +75,7 @@ def test_duty_officer_checks_and_imports_a_case_file(server, browser, tmp_path):
     wait_idle(page)
     page.get_by_role("combobox", name="导入类型").click()
     page.get_by_role("option", name="案件（12345 / 巡查）").click()
-    page.get_by_text("案件来源").wait_for(timeout=30_000)
+    page.get_by_text("案件来源").wait_for()
     wait_idle(page)
 
     # A bad file: every bad row is listed, there is nothing to confirm, nothing is written.

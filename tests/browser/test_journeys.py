@@ -37,6 +37,7 @@ from geo.layers import view_for_bbox
 from store.db import get_engine, session_scope
 from store.models import Region, User
 from store.scope import Viewer
+from tests.browser.conftest import PatientBrowser
 from tests.browser.journey import CHROMIUM_ARGS, NO_WEBGL, Journey, map_point
 from tests.support.live_server import LiveServer
 
@@ -113,7 +114,7 @@ def jbrowser(chromium_path):
     """Chromium as the other browser tests launch it, without WebGL when JOURNEY_NO_WEBGL=1."""
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
-        yield b
+        yield PatientBrowser(b)
         b.close()
 
 
@@ -127,7 +128,7 @@ def _panel(j: Journey, case_id: int, status: str) -> None:
     """The case panel shows this case (its number in the heading), in this status (the badge under it);
     scrolled into view for the screenshot that follows."""
     heading = j.main.get_by_role("heading", name=re.compile(rf"^#{case_id} ")).first
-    heading.wait_for(timeout=30_000)
+    heading.wait_for()
     heading.scroll_into_view_if_needed()
     badges = heading.locator("xpath=ancestor::*[@data-testid='stElementContainer'][1]/following-sibling::*[1]")
     shown = badges.inner_text()
@@ -215,7 +216,7 @@ def test_grid_officer_reports_on_a_phone(day, jbrowser):
         with j.step("查看案件", kind="input"):
             j.choose("查看案件", f"#{a} {TITLE_A}")
         _panel(j, a, "待立案")
-        j.main.get_by_text("现场照片.png").first.wait_for(timeout=30_000)  # the photo's caption
+        j.main.get_by_text("现场照片.png").first.wait_for()  # the photo's caption
         j.shot(f"我的案件-{a}")
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"the phone page scrolls sideways by {overflow}px"
@@ -223,8 +224,10 @@ def test_grid_officer_reports_on_a_phone(day, jbrowser):
 
 # -------------------------------------------------------------------------------------------------------
 def _search(j: Journey, text: str) -> None:
-    with j.step("搜索", kind="input"):
-        box = j.main.get_by_label("搜索（案件编号或标题）")
+    box = j.main.get_by_label("搜索（案件编号或标题）")
+    # Enter on the text already in the box starts no run: the step then only waits for a quiet page
+    # (waiting for a run there waited for the next auto-refresh, ~30 s).
+    with j.step("搜索", kind="input", run=box.input_value() != text):
         box.fill(text)
         box.press("Enter")
 
@@ -334,7 +337,7 @@ def _act(j: Journey, case_id: int, label: str, *, comment: str = "", photo: byte
     with j.step(label, kind="input"):
         j.button(label)
     form = j.main.locator("[data-testid=stForm]").filter(has_text=f"案件 #{case_id}").first
-    form.wait_for(timeout=30_000)
+    form.wait_for()
     if form_fill is not None:
         form_fill(form)
     if photo is not None:
@@ -376,7 +379,7 @@ def test_department_signs_feeds_back_returns_and_asks_more_time(day, jbrowser):
         _act(j, a, "处置反馈", comment="已拆除占道广告牌两块", photo=_png((40, 160, 90)))
         _outcome(j, a, "处置反馈", "待核查")
         _panel(j, a, "待核查")
-        j.main.get_by_text("处置照片.png").first.wait_for(timeout=30_000)
+        j.main.get_by_text("处置照片.png").first.wait_for()
         j.shot(f"已反馈-{a}")
         # B: not this bureau's job — sent back; it leaves the bureau's lists and no other case opens.
         _stage(j, "待签收")
@@ -493,13 +496,13 @@ def test_duty_officer_runs_an_emergency(day, jbrowser):
         j.see("已开设事件 #")
         incident = int(re.search(r"已开设事件 #(\d+)", j.text()).group(1))
         heading = j.main.get_by_role("heading", name=f"#{incident} {title}")
-        heading.wait_for(timeout=30_000)
+        heading.wait_for()
         assert j.chosen("当前事件").startswith(f"#{incident} "), j.chosen("当前事件")
         j.shot(f"已开设-{incident}")
         # 一键调派: the plan of 内涝 IV (config.toml [emergency.plans]) proposed, then confirmed.
         with j.step("一键生成调派方案"):
             j.button("一键生成调派方案")
-        j.main.get_by_role("button", name="确认调派").wait_for(timeout=30_000)
+        j.main.get_by_role("button", name="确认调派").wait_for()
         # The proposal's units and stock (the tables' accessible grids), read until they have drawn their
         # rows: on a busy machine the grid fills in after the button beside it appears.
         deadline = time.time() + 30
@@ -524,7 +527,7 @@ def test_duty_officer_runs_an_emergency(day, jbrowser):
         with j.step("释放全部调派"):
             release.get_by_role("button", name="释放全部调派").click()
         j.see("已释放：队伍")
-        heading.wait_for(timeout=30_000)  # still on the same incident
+        heading.wait_for()  # still on the same incident
         j.shot(f"已释放-{incident}")
         assert j.main.locator("[data-testid=stExpander]").filter(has_text="释放资源（处置结束）").count() == 0
 
@@ -564,14 +567,14 @@ def test_leader_drills_down_and_shares_the_view(day, jbrowser):
             chart.locator("canvas").first.wait_for(timeout=60_000)
             view = view_for_bbox(city_bbox, 820, 560, margin=0.08)
             j.map_click("地图点击区县", *map_point(*target, view, chart.bounding_box()), kind="page")
-        j.main.locator("h3").filter(has_text=names[1]).first.wait_for(timeout=30_000)
+        j.main.locator("h3").filter(has_text=names[1]).first.wait_for()
         assert _heading(j) == f"{names[0]} › {names[1]} · 2026年10月", _heading(j)
         q = _query(j)
         assert q.get("region") == district.code and q.get("period") == "2026-10", j.page.url  # period kept
         j.shot(f"区县-{names[1]}")
         with j.step("下钻到街道", kind="page"):
             j.choose("下钻到街道/镇", names[2], scope=sidebar)
-        j.main.locator("h3").filter(has_text=names[2]).first.wait_for(timeout=30_000)
+        j.main.locator("h3").filter(has_text=names[2]).first.wait_for()
         shown = _heading(j)
         assert shown == f"{names[0]} › {names[1]} › {names[2]} · 2026年10月", shown
         q = _query(j)
@@ -581,7 +584,7 @@ def test_leader_drills_down_and_shares_the_view(day, jbrowser):
         # The breadcrumb goes back up a level.
         with j.step("面包屑回到区县", kind="page"):
             sidebar.get_by_role("button", name=names[1], exact=True).click()
-        j.main.locator("h3").filter(has_text=f"{names[1]} · ").first.wait_for(timeout=30_000)
+        j.main.locator("h3").filter(has_text=f"{names[1]} · ").first.wait_for()
         assert _query(j).get("region") == district.code and _query(j).get("period") == "2026-10", j.page.url
     # Opened in a fresh browser context: sign-in first, then the same view and period.
     with Journey(jbrowser, day.url, "7-领导打开分享链接", LAPTOP) as j:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from store.db import get_engine, session_scope
 from store.models import Region
-from tests.browser.conftest import ARTIFACTS, login, new_page, shot, wait_map
+from tests.browser.conftest import ARTIFACTS, login, new_page, shot, tap_map, wait_map
 from tests.browser.test_wall_browser import sign_in_wall
 
 SIZES = {"laptop": (1600, 1000), "fhd": (1920, 1080), "uhd": (3840, 2160)}
@@ -86,18 +86,8 @@ def test_click_district_drills_down(browser, live_app, demo_db_url):
     box = chart.bounding_box()
     x, y = _pixel(target[1], target[2], {"longitude": view.longitude, "latitude": view.latitude,
                                          "zoom": view.zoom}, box["width"], box["height"])
-    # A click that lands while the map is still being drawn on a busy machine (software WebGL) can be lost;
-    # a person then clicks again, and so does this test, at most three times, 20 s apart.
-    for _attempt in range(3):
-        page.mouse.click(box["x"] + x, box["y"] + y)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if parse_qs(urlsplit(page.url).query).get("region", [None])[0] == target[0]:
-                break
-            page.wait_for_timeout(500)
-        else:
-            continue
-        break
+    tap_map(page, box["x"] + x, box["y"] + y,
+            lambda: parse_qs(urlsplit(page.url).query).get("region", [None])[0] == target[0])
     wait_map(page)
     shot(page, "overview-drilled-district")
     assert parse_qs(urlsplit(page.url).query).get("region", [None])[0] == target[0]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from store.db import get_engine, session_scope
 from store.models import Region
 from store.period import Period
-from tests.browser.conftest import RequestLog, login, shot, wait_idle
+from tests.browser.conftest import RequestLog, login, shot, tap_map, wait_idle
 from tests.browser.test_situation_browser import _pixel, wait_map
 
 
@@ -52,8 +52,7 @@ def test_link_keeps_its_period_through_map_click_and_page_switch(browser, live_a
     box = chart.bounding_box()
     x, y = _pixel(target[1], target[2], {"longitude": view.longitude, "latitude": view.latitude, "zoom": view.zoom},
                   box["width"], box["height"])
-    page.mouse.click(box["x"] + x, box["y"] + y)
-    _wait_param(page, "region", target[0])
+    tap_map(page, box["x"] + x, box["y"] + y, lambda: _params(page).get("region") == target[0])
     wait_map(page)
     assert _params(page).get("region") == target[0]
     assert _params(page).get("period") == "2026-10", page.url  # the click kept the month
@@ -85,7 +84,7 @@ def test_overview_tiles_charts_and_map_in_chinese(browser, live_app):
     login(page, live_app.url, "lingdao")
     page.goto(live_app.url + "/?period=2026-10")
     wait_map(page)
-    page.locator("[data-testid=map-legend]").first.wait_for(timeout=30_000)
+    page.locator("[data-testid=map-legend]").first.wait_for()
     page.locator(".js-plotly-plot .xtick text").first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
