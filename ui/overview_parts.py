@@ -306,7 +306,7 @@ def trend(viewer: Viewer, code: str, period: Period, indicator_id: str) -> None:
     if legend.get("target") is not None:
         fig.add_hline(y=legend["target"], line_dash="dot", annotation_text="目标")
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=legend.get("unit", ""),
-                      template="plotly_dark")
+                      template=charts.DARK)
     charts.show(charts.time_axis(fig, "month"))
 
 

@@ -100,11 +100,13 @@ class RequestLog:
 
 def login(page, base_url: str, username: str, password: str = "Demo@2026!") -> None:  # noqa: ANN001
     page.goto(base_url + "/")
-    page.wait_for_selector("input[name=username]", timeout=60_000)
+    page.wait_for_selector("input[name=username]")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit], input[type=submit]")
-    page.wait_for_selector("[data-testid=stSidebar], [data-testid=stMain]", timeout=60_000)
+    # The main area, not "the sidebar or the main area": the first of those in the page is the sidebar,
+    # hidden (collapsed) on a phone, and a wait that resolved to it never ended.
+    page.wait_for_selector("[data-testid=stMain]")
     second_factor(page, base_url, username)
 
 
@@ -135,7 +137,7 @@ def second_factor(page, base_url: str, username: str) -> bool:  # noqa: ANN001
     enrol = page.get_by_text("手动输入的密钥")
     code = page.get_by_label("动态验证码", exact=True)
     signed_in = page.get_by_role("button", name="退出登录")
-    enrol.or_(code).or_(signed_in).first.wait_for(timeout=60_000)
+    enrol.or_(code).or_(signed_in).first.wait_for()
     if enrol.count():
         seed = page.locator("[data-testid=stCode]").first.inner_text()
         _TOTP_SECRETS[key] = re.sub(r"[^A-Z2-7]", "", seed)
@@ -147,11 +149,11 @@ def second_factor(page, base_url: str, username: str) -> bool:  # noqa: ANN001
         page.get_by_role("button", name="验证并登录").click()
     else:
         return False
-    signed_in.wait_for(timeout=60_000)
+    signed_in.wait_for()
     return True
 
 
-def wait_idle(page, timeout: int = 60_000) -> None:  # noqa: ANN001
+def wait_idle(page, timeout: int = ACTION_TIMEOUT_MS) -> None:  # noqa: ANN001
     """Wait until Streamlit has finished running the script (no 'running' status widget)."""
     page.wait_for_timeout(500)
     page.wait_for_function(

@@ -235,11 +235,11 @@ class Journey:
             login(self.page, self.base_url, username)
         else:
             self.page.goto(at)
-            self.page.wait_for_selector("input[name=username]", timeout=60_000)
+            self.page.wait_for_selector("input[name=username]")
             self.page.fill("input[name=username]", username)
             self.page.fill("input[name=password]", PASSWORD)
             self.page.click("button[type=submit], input[type=submit]")
-            self.page.wait_for_selector("[data-testid=stMain]", timeout=60_000)
+            self.page.wait_for_selector("[data-testid=stMain]")
             second_factor(self.page, self.base_url, username)
         figures = wait_quiet(self.page, t0, run=False)
         self.steps.append({"step": "登录", "kind": "sign_in", **figures, "send_ms": None, "gl_new": self._gl()})

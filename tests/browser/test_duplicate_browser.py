@@ -52,7 +52,7 @@ def test_duplicate_warning_on_the_phone_form(browser, live_app, demo_db_url):
         field.fill(f"{value:.6f}")
         field.press("Tab")
         wait_idle(page)
-    page.get_by_text("附近已有").wait_for(timeout=60_000)
+    page.get_by_text("附近已有").wait_for()
     warning = page.get_by_text("附近已有").inner_text()
     assert "1" in warning and "同类在办案件" in warning
     page.get_by_text(f"是，与 #{case_id} 是同一问题").scroll_into_view_if_needed()
@@ -65,7 +65,7 @@ def test_duplicate_warning_on_the_phone_form(browser, live_app, demo_db_url):
     page.get_by_label("问题描述（必填）").press("Tab")
     wait_idle(page)
     page.get_by_role("button", name="提交上报").click()
-    page.get_by_text(f"已上报并合并到在办案件 #{case_id}").wait_for(timeout=60_000)
+    page.get_by_text(f"已上报并合并到在办案件 #{case_id}").wait_for()
     shot(page, "duplicate-linked-390x844")
     with session_scope(get_engine(demo_db_url), readonly=True) as s:
         linked = s.execute(select(Event).where(Event.duplicate_of == case_id)).scalars().all()

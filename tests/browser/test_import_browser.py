@@ -53,7 +53,7 @@ def _cases(engine) -> int:  # noqa: ANN001
 def _upload(page, name: str, text: str) -> None:  # noqa: ANN001
     page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(
         {"name": name, "mimeType": "text/csv", "buffer": text.encode("utf-8")})
-    page.get_by_role("button", name="检查").wait_for(timeout=60_000)
+    page.get_by_role("button", name="检查").wait_for()
     wait_idle(page)
 
 
@@ -64,14 +64,14 @@ def test_duty_officer_checks_and_imports_a_case_file(server, browser, tmp_path):
     log = RequestLog()
     page.on("request", log)
     page.goto(live.url + "/")
-    page.wait_for_selector("form.cityops-login", timeout=60_000)
+    page.wait_for_selector("form.cityops-login")
     page.fill("input[name=username]", "zhiban")
     page.fill("input[name=password]", PW)
     page.click("form.cityops-login button")
     assert second_factor(page, live.url, "zhiban")
 
     page.get_by_role("link", name="数据导入").click()
-    page.get_by_role("heading", name="数据导入").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="数据导入").wait_for()
     wait_idle(page)
     page.get_by_role("combobox", name="导入类型").click()
     page.get_by_role("option", name="案件（12345 / 巡查）").click()
@@ -81,7 +81,7 @@ def test_duty_officer_checks_and_imports_a_case_file(server, browser, tmp_path):
     # A bad file: every bad row is listed, there is nothing to confirm, nothing is written.
     _upload(page, "坏工单.csv", BAD)
     page.get_by_role("button", name="检查").click()
-    page.get_by_text("检查未通过").wait_for(timeout=60_000)
+    page.get_by_text("检查未通过").wait_for()
     wait_idle(page)
     shot(page, "import-bad-file")
     assert page.get_by_role("button", name="确认导入").count() == 0
@@ -90,7 +90,7 @@ def test_duty_officer_checks_and_imports_a_case_file(server, browser, tmp_path):
     # A large file: the progress bar shows while it is checked.
     _upload(page, "大文件.csv", _large(30_000))
     page.get_by_role("button", name="检查").click()
-    page.get_by_text(re.compile(r"正在检查：[1-9][0-9]?%")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"正在检查：[1-9][0-9]?%")).wait_for()
     assert page.locator("[data-testid=stProgress]").count() == 1
     shot(page, "import-progress")
     page.get_by_text("检查通过").wait_for(timeout=120_000)
@@ -100,12 +100,12 @@ def test_duty_officer_checks_and_imports_a_case_file(server, browser, tmp_path):
     # The good file: checked (nothing written yet), then imported.
     _upload(page, "12345工单.csv", GOOD)
     page.get_by_role("button", name="检查").click()
-    page.get_by_text("检查通过").wait_for(timeout=60_000)
+    page.get_by_text("检查通过").wait_for()
     wait_idle(page)
     shot(page, "import-checked")
     assert _cases(engine) == 0
     page.get_by_role("button", name="确认导入（2 行）").click()
-    page.get_by_text("导入完成").wait_for(timeout=60_000)
+    page.get_by_text("导入完成").wait_for()
     wait_idle(page)
     page.get_by_role("heading", name="数据导入").scroll_into_view_if_needed()
     shot(page, "import-done")
@@ -113,7 +113,7 @@ def test_duty_officer_checks_and_imports_a_case_file(server, browser, tmp_path):
     assert page.get_by_role("button", name="确认导入（2 行）").count() == 0
 
     page.get_by_role("link", name="前往“指挥调度”查看导入的数据").click()
-    page.wait_for_url("**/dispatch**", timeout=60_000)
+    page.wait_for_url("**/dispatch**")
     wait_idle(page)
     assert page.locator("[data-testid=stException]").count() == 0
     assert log.external == [], f"requests left the server: {log.external[:5]}"

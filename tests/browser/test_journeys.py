@@ -188,7 +188,7 @@ def test_grid_officer_reports_on_a_phone(day, jbrowser):
             with j.step("网格地图页签", kind="input", run=False):
                 page.get_by_role("tab", name="网格地图").click()
             chart = j.main.locator("[data-testid=stDeckGlJsonChart]").filter(visible=True).first
-            chart.locator("canvas").first.wait_for(timeout=60_000)
+            chart.locator("canvas").first.wait_for()
             box = chart.bounding_box()
             centre = (day.lattice_view.longitude, day.lattice_view.latitude)
             lon, lat = min(day.lattice, key=lambda p: (p[0] - centre[0]) ** 2 + (p[1] - centre[1]) ** 2)
@@ -564,7 +564,7 @@ def test_leader_drills_down_and_shares_the_view(day, jbrowser):
                 j.choose("下钻到区县", names[1], scope=sidebar)
         else:  # a click on the district on the map (the map is drawn at 820×560 around the city's bbox)
             chart = j.main.locator("[data-testid=stDeckGlJsonChart]").first
-            chart.locator("canvas").first.wait_for(timeout=60_000)
+            chart.locator("canvas").first.wait_for()
             view = view_for_bbox(city_bbox, 820, 560, margin=0.08)
             j.map_click("地图点击区县", *map_point(*target, view, chart.bounding_box()), kind="page")
         j.main.locator("h3").filter(has_text=names[1]).first.wait_for()
@@ -589,7 +589,7 @@ def test_leader_drills_down_and_shares_the_view(day, jbrowser):
     # Opened in a fresh browser context: sign-in first, then the same view and period.
     with Journey(jbrowser, day.url, "7-领导打开分享链接", LAPTOP) as j:
         j.sign_in("lingdao", at=link)
-        j.main.locator("h3").filter(has_text=names[2]).first.wait_for(timeout=60_000)
+        j.main.locator("h3").filter(has_text=names[2]).first.wait_for()
         assert _heading(j) == shown, (_heading(j), shown)
         q = _query(j)
         assert q.get("region") == street.code and q.get("period") == "2026-10", j.page.url

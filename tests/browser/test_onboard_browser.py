@@ -65,7 +65,7 @@ def test_province_overview_shows_the_second_city_and_drills_in(browser, two_city
     options = page.locator("[role=option]")
     assert sorted(options.all_inner_texts()) == sorted(["— 选择 —", "茂名市", "揭阳市"])
     options.filter(has_text="揭阳市").click()
-    page.wait_for_url("**region=445200**", timeout=60_000)
+    page.wait_for_url("**region=445200**")
     wait_map(page, settle_ms=2500)
     shot(page, "onboard-jieyang-overview")
     body = page.inner_text("body")

@@ -26,11 +26,11 @@ THEMES = {"综合态势": "按期结案率", "生态环境": "空气站", "应�
 def sign_in_wall(page, base_url: str) -> None:  # noqa: ANN001
     """The wall account has no menu (its only page is the wall), so no 退出登录 button to wait for."""
     page.goto(base_url + "/")
-    page.wait_for_selector("input[name=username]", timeout=60_000)
+    page.wait_for_selector("input[name=username]")
     page.fill("input[name=username]", "daping")
     page.fill("input[name=password]", "Demo@2026!")
     page.click("button[type=submit], input[type=submit]")
-    page.wait_for_selector("[data-testid=stMain]", timeout=60_000)
+    page.wait_for_selector("[data-testid=stMain]")
 
 
 def city_extent(png: bytes) -> tuple[float, float]:
