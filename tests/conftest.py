@@ -7,7 +7,10 @@ Each test process creates its own PostgreSQL database, so parallel runs never sh
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -78,8 +81,24 @@ def _fresh_sqlite(tmp_path) -> str:  # noqa: ANN001
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+# create_all's schema on SQLite is made once per test process and copied for each test (~1 ms against
+# ~40 ms for creating ~50 tables with their indexes and triggers again).
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def _empty_sqlite_schema(tmp_path):  # noqa: ANN001, ANN202 - an Engine
+    if not _SQLITE_TEMPLATE:
+        path = Path(tempfile.mkdtemp(prefix="cityops-schema-")) / "schema.db"
+        maker = create_engine(f"sqlite:///{path}")
+        Base.metadata.create_all(maker)
+        maker.dispose()  # closed: the schema is all in the one file
+        _SQLITE_TEMPLATE.append(path)
+    shutil.copyfile(_SQLITE_TEMPLATE[0], tmp_path / "test.db")
+    return get_engine(_fresh_sqlite(tmp_path))
+
+
 # What the schema create_all made looks like (tables, columns, indexes, triggers, extra schemas), per URL:
-# while a database still matches it, emptying it is one TRUNCATE instead of dropping and creating ~60
+# while a database still matches it, emptying it is one transaction of DELETEs instead of dropping and creating ~60
 # tables (1.4 s a test on PostgreSQL, ~500 tests). Any test that changed the schema — migrated it,
 # installed the audit guard, dropped an index, added the archive schema — no longer matches and gets the
 # full reset.
@@ -99,21 +118,35 @@ def _fingerprint(engine) -> tuple:  # noqa: ANN001
         return tuple(conn.exec_driver_sql(_FINGERPRINT).one())
 
 
+# Emptying: DELETE from every table, children first, and every sequence restarted, in one transaction —
+# ~15 ms against ~75 ms for TRUNCATE, which gives each of the ~50 tables a new file however few rows a
+# test left (the test databases hold a test's handful of rows, not a city).
+_EMPTY_SQL: dict[str, str] = {}
+
+
+def _emptying_sql(engine) -> str:  # noqa: ANN001
+    with engine.connect() as conn:
+        sequences = conn.exec_driver_sql(
+            "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'").scalars().all()
+    deletes = [f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
+    return ";".join(deletes + [f"ALTER SEQUENCE {name} RESTART" for name in sequences])
+
+
 def _empty_pg_schema(url: str):  # noqa: ANN202 - an Engine
     """The test process's PostgreSQL database with create_all's schema and no rows (ids from 1 again)."""
     engine = get_engine(url)
     if url in _CREATED and _fingerprint(engine) == _CREATED[url]:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         try:
             with engine.begin() as conn:
-                conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+                conn.exec_driver_sql(_EMPTY_SQL[url])
             clear_all_caches()
             return engine
-        except Exception:  # noqa: BLE001 - anything that refuses a TRUNCATE: start from nothing
+        except Exception:  # noqa: BLE001 - anything that refuses to be emptied: start from nothing
             pass
     _reset_pg(url)
     Base.metadata.create_all(engine)
     _CREATED[url] = _fingerprint(engine)
+    _EMPTY_SQL[url] = _emptying_sql(engine)
     return engine
 
 
@@ -136,20 +169,14 @@ def _reset_pg(url: str) -> None:
 def db_engine(request, tmp_path):
     """An empty schema on each backend."""
     if request.param == "sqlite":
-        url = _fresh_sqlite(tmp_path)
+        yield _empty_sqlite_schema(tmp_path)
     else:
         yield _empty_pg_schema(request.getfixturevalue("pg_url"))
-        return
-    engine = get_engine(url)
-    Base.metadata.create_all(engine)
-    yield engine
 
 
 @pytest.fixture
 def sqlite_engine(tmp_path):
-    engine = get_engine(_fresh_sqlite(tmp_path))
-    Base.metadata.create_all(engine)
-    yield engine
+    yield _empty_sqlite_schema(tmp_path)
 
 
 @pytest.fixture
