@@ -208,7 +208,7 @@ def demo_db_url(tmp_path_factory):
 
     from demo.seed import seed_demo
 
-    def build(url: str) -> None:
+    def build(url: str) -> None:  # the same database as test_indicators_support.demo_engine's (one seeding)
         seed_demo(get_engine(url), "demo", seed=7, until=date(2026, 11, 20), log=lambda *_: None)
 
     return sqlite_copy(tmp_path_factory, "demo_seed7", build)  # seeded once per run, copied per worker

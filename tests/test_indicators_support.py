@@ -111,14 +111,16 @@ def library_with(tmp_path: Path, text: str) -> dict:
 # -- the demo city, seeded once per test session -------------------------------------------------------------
 
 DEMO_UNTIL = date(2026, 11, 20)
+DEMO_SEED = 7
 DEMO_NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
 def _seed(url: str) -> None:
+    # The same seed and day as conftest.demo_db_url: on SQLite both fixtures then share one seeding a run.
     from demo.seed import seed_demo
     from store.db import get_engine
 
-    seed_demo(get_engine(url), "demo", until=DEMO_UNTIL, log=lambda *_: None)
+    seed_demo(get_engine(url), "demo", seed=DEMO_SEED, until=DEMO_UNTIL, log=lambda *_: None)
 
 
 _built: dict[str, object] = {}
@@ -132,7 +134,7 @@ def demo_engine(tmp_path_factory):
     from tests.support.shared_demo import sqlite_copy
 
     if "sqlite" not in _built:  # seeded once per run, copied for each worker
-        _built["sqlite"] = get_engine(sqlite_copy(tmp_path_factory, "demo_default", _seed))
+        _built["sqlite"] = get_engine(sqlite_copy(tmp_path_factory, "demo_seed7", _seed))
     return _built["sqlite"]
 
 
