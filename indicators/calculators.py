@@ -185,10 +185,18 @@ def _plan_water(ind, opts: Options) -> Plan:  # noqa: ANN001
 
 # -- emergency coverage ------------------------------------------------------------------------------------
 
-
-
 def _coverage_frame(session, req, ind) -> pd.DataFrame:  # noqa: ANN001
+    sums = _memo(session, ("coverage_sums", req), lambda: _coverage_sums(session, req))
+    if sums.empty:
+        return pd.DataFrame(columns=["k", "b", "value"])
+    covered = sums[FACILITY_COLUMNS[ind.formula.params["facility"]]]
+    return pd.DataFrame({"k": sums.index, "b": None, "value": covered * 100.0 / sums["population"]}).reset_index(drop=True)
 
+
+def _coverage_sums(session, req) -> pd.DataFrame:  # noqa: ANN001
+    """Per key region of the request: its grids' population and the population each kind of facility
+    covers (one column per FACILITY_COLUMNS entry). Shared by the coverage indicators of one request: the
+    city's grids are filtered and keyed once, not once per facility."""
     resources = S.table("resources")
     frames = []
     for city in Q.cities_of(session, req):  # one city, or each city of a province scope
@@ -197,22 +205,20 @@ def _coverage_frame(session, req, ind) -> pd.DataFrame:  # noqa: ANN001
         frames.append(_memo(session, ("coverage", city), lambda city=city: grid_coverage(session, city)))
     grids = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if grids.empty:
-        return pd.DataFrame(columns=["k", "b", "value"])
+        return pd.DataFrame()
     codes = grids["grid_code"].astype(str)
     zone, scope = req.viewer.zone_code, req.scope
     inside = (codes.str.startswith(region_codes.subtree_prefix(scope))
               & codes.str.startswith(region_codes.subtree_prefix(zone)))
     g = grids[inside]
     if g.empty:
-        return pd.DataFrame(columns=["k", "b", "value"])
-    ok = g[FACILITY_COLUMNS[ind.formula.params["facility"]]].astype(bool)
+        return pd.DataFrame()
     pop = g["population"].astype(float)
     key = (codes[inside].map(lambda c: region_codes.ancestor_at(c, req.child_level)) if req.child_level
            else pd.Series(scope, index=g.index))
-    agg = pd.DataFrame({"k": key, "pop": pop, "covered": pop * ok}).groupby("k")[["pop", "covered"]].sum()
-    agg = agg[agg["pop"] > 0]
-    out = pd.DataFrame({"k": agg.index, "b": None, "value": agg["covered"] * 100.0 / agg["pop"]})
-    return out.reset_index(drop=True)
+    columns = {"population": pop} | {col: pop * g[col].astype(bool) for col in dict.fromkeys(FACILITY_COLUMNS.values())}
+    sums = pd.DataFrame(columns).groupby(key).sum()
+    return sums[sums["population"] > 0]
 
 
 def _plan_coverage(ind, opts: Options) -> Plan:  # noqa: ANN001
