@@ -17,6 +17,7 @@ indicator_id = parts.indicator_picker(code)
 
 st.markdown(f"### {plain.md(' › '.join(c['name'] for c in crumbs))} · {period.label}")
 layers = parts.layer_picker()
+prefetched = parts.prefetch(viewer, code, period, indicator_id)
 left, right = st.columns([3, 2], gap="medium")
 with left:
     parts.situation_map(viewer, code, period, indicator_id, layers)
@@ -27,3 +28,4 @@ parts.kpi_tiles(viewer, code, period)
 parts.report_progress(viewer, code, period)
 parts.trend(viewer, code, period, indicator_id)
 parts.briefing_downloads(viewer, code, period, indicator_id, crumbs)
+parts.settle(prefetched)
