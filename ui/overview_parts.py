@@ -91,9 +91,20 @@ def _events_for(viewer: Viewer, code: str, period_key: str, inputs: tuple):  # n
         return event_map(s, viewer, code, Period.parse(period_key), _now())
 
 
-def _events(viewer: Viewer, code: str, period_key: str):  # noqa: ANN202
+# Each cached read is asked through a "call" (the cached function and the arguments its part passes), so
+# the part and the prefetch below ask with the very same key.
+def _value(call: tuple):  # noqa: ANN202
+    fn, args = call
+    return fn(*args)
+
+
+def _events_call(viewer: Viewer, code: str, period_key: str) -> tuple:
     # Overdue marks compare with now: the clock is an input too.
-    return _events_for(viewer, code, period_key, versions.inputs(*EVENT_INPUTS, now=True))
+    return _events_for, (viewer, code, period_key, versions.inputs(*EVENT_INPUTS, now=True))
+
+
+def _events(viewer: Viewer, code: str, period_key: str):  # noqa: ANN202
+    return _value(_events_call(viewer, code, period_key))
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
@@ -106,9 +117,15 @@ def cached_tiles(viewer: Viewer, code: str, period_key: str) -> list[Tile]:
     under live ingest) recomputes the environment tiles only, a case write the case tiles only."""
     order = kpis.tile_ids(code)
     by_id: dict[str, Tile] = {}
-    for ids, inputs in versions.indicator_groups(order):
-        by_id.update(zip(ids, _tiles_for(viewer, code, period_key, ids, inputs)))
+    for call in _tile_calls(viewer, code, period_key):
+        ids = call[1][3]  # the call's arguments: viewer, code, period key, ids, inputs
+        by_id.update(zip(ids, _value(call)))
     return [by_id[i] for i in order]
+
+
+def _tile_calls(viewer: Viewer, code: str, period_key: str) -> list[tuple]:
+    return [(_tiles_for, (viewer, code, period_key, ids, inputs))
+            for ids, inputs in versions.indicator_groups(kpis.tile_ids(code))]
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
@@ -116,8 +133,12 @@ def _children_for(viewer: Viewer, code: str, period_key: str, indicator_id: str,
     return kpis.children_values(viewer, code, Period.parse(period_key), indicator_id)
 
 
+def _children_call(viewer: Viewer, code: str, period_key: str, indicator_id: str) -> tuple:
+    return _children_for, (viewer, code, period_key, indicator_id, versions.indicator_inputs([indicator_id]))
+
+
 def _children(viewer: Viewer, code: str, period_key: str, indicator_id: str):  # noqa: ANN202
-    return _children_for(viewer, code, period_key, indicator_id, versions.indicator_inputs([indicator_id]))
+    return _value(_children_call(viewer, code, period_key, indicator_id))
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
@@ -125,8 +146,12 @@ def _trend_for(viewer: Viewer, code: str, period_key: str, indicator_id: str, in
     return kpis.trend(viewer, code, Period.parse(period_key), indicator_id)
 
 
+def _trend_call(viewer: Viewer, code: str, period_key: str, indicator_id: str) -> tuple:
+    return _trend_for, (viewer, code, period_key, indicator_id, versions.indicator_inputs([indicator_id]))
+
+
 def _trend(viewer: Viewer, code: str, period_key: str, indicator_id: str):  # noqa: ANN202
-    return _trend_for(viewer, code, period_key, indicator_id, versions.indicator_inputs([indicator_id]))
+    return _value(_trend_call(viewer, code, period_key, indicator_id))
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
@@ -135,9 +160,13 @@ def _urgent_for(viewer: Viewer, code: str, inputs: tuple):  # noqa: ANN202
         return urgent_items(s, viewer, code, _now())
 
 
-def _urgent(viewer: Viewer, code: str):  # noqa: ANN202
+def _urgent_call(viewer: Viewer, code: str) -> tuple:
     # Overdue cases and escalations are "overdue now": the clock is an input too.
-    return _urgent_for(viewer, code, versions.inputs(*URGENT_INPUTS, now=True))
+    return _urgent_for, (viewer, code, versions.inputs(*URGENT_INPUTS, now=True))
+
+
+def _urgent(viewer: Viewer, code: str):  # noqa: ANN202
+    return _value(_urgent_call(viewer, code))
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
@@ -146,27 +175,27 @@ def _progress_for(viewer: Viewer, code: str, period_key: str, inputs: tuple) -> 
         return progress_table(events, RegionViews(events.session, viewer), code, Period.parse(period_key))
 
 
+def _progress_call(viewer: Viewer, code: str, period_key: str) -> tuple:
+    return _progress_for, (viewer, code, period_key, versions.inputs(*EVENT_INPUTS))
+
+
 # -- prefetch -----------------------------------------------------------------------------------------
 # A first view's reads are independent of one another, and each waits on the database for part of its
 # time. So the run hands them to three background threads before it draws anything — the map's child
-# values and cases, the tile groups, the urgent list, the report progress, the trend — each asked exactly
-# as its part will ask, so the part finds the value cached, or waits on Streamlit's per-key compute lock
-# for the thread still computing it. Nothing depends on it: a prefetch that fails or has not started leaves
-# the part to compute its value itself, as without prefetching. The threads compute values only, never
+# values and cases, the tile groups, the urgent list, the report progress, the trend — each asked through
+# the same `_…_call` its part uses, so the part finds the value cached, or waits on Streamlit's per-key
+# compute lock for the thread still computing it. Nothing depends on it: a prefetch that fails or has not
+# started leaves the part to compute its value itself, as without prefetching. The threads compute values only, never
 # draw, and none outlives its run (`settle`: what has not started is cancelled, what runs is waited for).
 # City PostgreSQL, first view of a district: median 506/418 ms without, 341/358 with (bench/RESULTS.md).
 _PREFETCH = ThreadPoolExecutor(max_workers=3, thread_name_prefix="overview-prefetch")
 
 
 def prefetch(viewer: Viewer, code: str, period: Period, indicator_id: str) -> list[Future]:
-    calls = [(_children_for, (viewer, code, period.key, indicator_id, versions.indicator_inputs([indicator_id]))),
-             (_events_for, (viewer, code, period.key, versions.inputs(*EVENT_INPUTS, now=True)))]
-    calls += [(_tiles_for, (viewer, code, period.key, ids, inputs))
-              for ids, inputs in versions.indicator_groups(kpis.tile_ids(code))]
-    calls += [(_urgent_for, (viewer, code, versions.inputs(*URGENT_INPUTS, now=True))),
-              (_progress_for, (viewer, code, period.key, versions.inputs(*EVENT_INPUTS))),
-              (_trend_for, (viewer, code, period.key, indicator_id, versions.indicator_inputs([indicator_id])))]
-    return [_PREFETCH.submit(fn, *args) for fn, args in calls]
+    calls = [_children_call(viewer, code, period.key, indicator_id), _events_call(viewer, code, period.key),
+             *_tile_calls(viewer, code, period.key), _urgent_call(viewer, code),
+             _progress_call(viewer, code, period.key), _trend_call(viewer, code, period.key, indicator_id)]
+    return [_PREFETCH.submit(_value, call) for call in calls]
 
 
 def settle(prefetched: list[Future]) -> None:
@@ -306,7 +335,7 @@ def ranking(viewer: Viewer, code: str, period: Period, indicator_id: str) -> Non
 
 def report_progress(viewer: Viewer, code: str, period: Period) -> None:
     """Of the period's reports, how many sit at each stage now, per child region (situation.report_progress)."""
-    table = _progress_for(viewer, code, period.key, versions.inputs(*EVENT_INPUTS))
+    table = _value(_progress_call(viewer, code, period.key))
     if table.empty:
         return
     st.markdown("##### 本期上报案件办理进度")
