@@ -1,7 +1,7 @@
 """A generated province (`--scale province`, here three small cities): every city's hierarchy, cases and
 stations under the province region, ids and 12345 numbers unique across cities, the indexes the bulk
-loads held back all built at the end, and the case rollup's district copy equal to a recount — on SQLite
-and on PostgreSQL."""
+loads held back all built at the end, and the case rollup and its district, monthly and department copies
+(derived city by city) equal to a recount — on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +15,7 @@ from demo.seed import seed_demo
 from events import rollup
 from store.db import get_engine, session_scope
 from store.demo_scale import SCALES
-from store.models import Base, City, Event, Region, Resource, Sensor
+from store.models import Base, City, Event, EventDepartmentDaily, Region, Resource, Sensor
 import settings
 from tests.conftest import _reset_pg
 
@@ -64,6 +64,12 @@ def test_a_generated_province_holds_every_city_under_its_province(province_url):
         hotline = s.scalars(select(Event.source_id).where(Event.source_id.is_not(None))).all()
         assert len(hotline) == len(set(hotline)) > 0
         assert rollup.differences(s).empty
+        # The copies derived city by city after the bulk load equal a recount over all cities at once.
+        assert rollup.district_differences(s).empty
+        assert rollup.department_differences(s).empty
+        by_city = dict(s.execute(select(EventDepartmentDaily.city_code, func.sum(EventDepartmentDaily.reported))
+                                 .group_by(EventDepartmentDaily.city_code)).all())
+        assert sorted(by_city) == sorted(codes) and all(by_city.values())
     # The indexes the later cities' loads went without are all there again.
     inspector = inspect(engine)
     for table in ("events", "event_transitions", "event_daily_rollup", "sensor_hourly", "sensor_daily"):
