@@ -54,7 +54,7 @@ COHORTS: dict[str, tuple[frozenset, dict[str, tuple[str, tuple[tuple[int, str], 
 # month), and summing fifty bins per row costs more than ranking the cases (every grid at tenth scale:
 # ~300 ms from the bins against ~70–200 ms case by case), so there the cases are ranked; the monthly copy
 # keeps its bins, consistent like every other column, for a deployment where grids are denser.
-HISTOGRAM_LEVELS = ("city", "district")
+HISTOGRAM_LEVELS = ("province", "city", "district")
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,9 @@ class SourceSpec:
 SOURCES: dict[str, SourceSpec] = {s.table: s for s in (
     SourceSpec("events", "事件（案件）表", "columns"),
     SourceSpec("event_daily_rollup", "事件日汇总表", "columns"),
-    SourceSpec("event_district_daily", "事件区县日汇总表", "columns", levels=("city", "district")),
-    SourceSpec("event_department_daily", "事件部门日汇总表", "columns", levels=("city", "district")),
+    # Their rows carry the city and district codes: a province is a prefix of city_code (its cities together).
+    SourceSpec("event_district_daily", "事件区县日汇总表", "columns", levels=("province", "city", "district")),
+    SourceSpec("event_department_daily", "事件部门日汇总表", "columns", levels=("province", "city", "district")),
     SourceSpec("event_grid_monthly", "事件网格月汇总表", "columns"),
     SourceSpec("event_grid_month_totals", "事件网格月合计表", "columns"),
     SourceSpec("event_transitions", "案件流转记录表", "columns", via=Via("events", "event_id", "id")),

@@ -84,7 +84,6 @@ EXCEPTIONS = {
                               "city_code in COALESCE to keep SQLite off the city index; use "
                               "store.scope.routing_key(city_code) == city instead (+city_code on SQLite)",
     ("indicators", "event_district_daily"): "coverage probe: COALESCE(city_code, '') = city (as above)",
-    ("indicators", "event_daily_rollup"): "coverage probe for a province: COALESCE(city_code, '') LIKE '44%'",
     ("indicators", "event_grid_monthly"): "coverage probe: COALESCE(city_code, '') = city (as above)",
     ("indicators", "incidents"): "coverage probe: COALESCE(city_code, '') = city (as above)",
     ("indicators", "resources"): "coverage probe: COALESCE(city_code, '') = city (as above)",
