@@ -120,7 +120,7 @@ def test_min_distance_matches_brute_force():
     rng = np.random.default_rng(7)
     a = rng.uniform([110, 21], [112, 22], size=(500, 2))
     b = rng.uniform([110, 21], [112, 22], size=(37, 2))
-    dist, idx = min_distance_km(a[:, 0], a[:, 1], b[:, 0], b[:, 1], chunk=64)
+    dist, idx = min_distance_km(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
     for k in range(len(a)):
         slow = [brute_km(a[k, 0], a[k, 1], x, y) for x, y in b]
         assert _close(dist[k], min(slow)) and _close(slow[idx[k]], min(slow))
