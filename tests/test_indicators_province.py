@@ -7,22 +7,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 import indicators as I
 from indicators import engine as E
 from indicators import sqlbuild
 from indicators.library import load_library
-from store import histogram
 from store.db import get_engine
 from store.scope import Viewer
 from tests.test_demo_province import _seed, province_url  # noqa: F401 - the fixture
+from tests.test_indicators_rollup_measures import _same  # p90: within the bin error
 from demo.cities import province_cities
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 PROVINCE = "440000"
 LEADER = Viewer("shengling", "leader", PROVINCE)
-P90 = "cm_handle_hours_p90"
 
 
 def _province_ids() -> list[str]:
@@ -41,14 +38,6 @@ def _figures(engine, ids: list[str], city: str) -> dict:  # noqa: ANN001
             for row in frame.itertuples(index=False):
                 out[(row.region_code, period, row.indicator_id)] = (row.value, None)
     return out
-
-
-def _same(ind: str, x, y) -> bool:  # noqa: ANN001
-    if x is None or y is None:
-        return x is None and y is None
-    if ind == P90:
-        return abs(x - y) <= histogram.error_bound(y) + 1e-9
-    return x == pytest.approx(y, rel=1e-9, abs=1e-9)
 
 
 def test_a_province_reads_the_copies_and_gets_the_figures_of_the_fine_rows(province_url, monkeypatch):  # noqa: F811
