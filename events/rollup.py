@@ -538,6 +538,11 @@ def rebuild_department(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(EventDepartmentDaily)) or 0
 
 
+# The per-case measures' temporary rows: every region code and the histogram bin in the key.
+_FINE_KEY = ["day", *REGION_COLUMNS, "category", "source", "bin"]
+_FINE_SUMS = [c for c in NARROW if c != "bin"]
+
+
 def rebuild_district(session: Session) -> int:
     """Derive the district copy (event_district_daily), the monthly grid copy (event_grid_monthly) and its
     totals (event_grid_month_totals, from the monthly copy in one INSERT … SELECT) after a bulk load or a
@@ -567,11 +572,6 @@ def rebuild_district(session: Session) -> int:
     _derive_grid_totals(session)
     bulkload.analyze(session, (EventGridMonthly, EventGridMonthTotal))
     return session.scalar(select(func.count()).select_from(EventDistrictDaily)) or 0
-
-
-# The per-case measures' temporary rows: every region code and the histogram bin in the key.
-_FINE_KEY = ["day", *REGION_COLUMNS, "category", "source", "bin"]
-_FINE_SUMS = [c for c in NARROW if c != "bin"]
 
 
 def _derive_city(session: Session, tmp: Table, city: object) -> None:

@@ -117,15 +117,15 @@ def cached_tiles(viewer: Viewer, code: str, period_key: str) -> list[Tile]:
     under live ingest) recomputes the environment tiles only, a case write the case tiles only."""
     order = kpis.tile_ids(code)
     by_id: dict[str, Tile] = {}
-    for call in _tile_calls(viewer, code, period_key):
-        ids = call[1][3]  # the call's arguments: viewer, code, period key, ids, inputs
+    for ids, call in _tile_calls(viewer, code, period_key, order):
         by_id.update(zip(ids, _value(call)))
     return [by_id[i] for i in order]
 
 
-def _tile_calls(viewer: Viewer, code: str, period_key: str) -> list[tuple]:
-    return [(_tiles_for, (viewer, code, period_key, ids, inputs))
-            for ids, inputs in versions.indicator_groups(kpis.tile_ids(code))]
+def _tile_calls(viewer: Viewer, code: str, period_key: str, order: list[str]) -> list[tuple[tuple, tuple]]:
+    """(the group's indicator ids, its call) for each group of the scope's tiles."""
+    return [(ids, (_tiles_for, (viewer, code, period_key, ids, inputs)))
+            for ids, inputs in versions.indicator_groups(order)]
 
 
 @st.cache_data(max_entries=ENTRIES, show_spinner=False)
@@ -185,15 +185,17 @@ def _progress_call(viewer: Viewer, code: str, period_key: str) -> tuple:
 # values and cases, the tile groups, the urgent list, the report progress, the trend — each asked through
 # the same `_…_call` its part uses, so the part finds the value cached, or waits on Streamlit's per-key
 # compute lock for the thread still computing it. Nothing depends on it: a prefetch that fails or has not
-# started leaves the part to compute its value itself, as without prefetching. The threads compute values only, never
-# draw, and none outlives its run (`settle`: what has not started is cancelled, what runs is waited for).
+# started leaves the part to compute its value itself, as without prefetching. The threads compute values
+# only, never draw, and none outlives its run (`settle`: what has not started is cancelled, what runs is
+# waited for).
 # City PostgreSQL, first view of a district: median 506/418 ms without, 341/358 with (bench/RESULTS.md).
 _PREFETCH = ThreadPoolExecutor(max_workers=3, thread_name_prefix="overview-prefetch")
 
 
 def prefetch(viewer: Viewer, code: str, period: Period, indicator_id: str) -> list[Future]:
     calls = [_children_call(viewer, code, period.key, indicator_id), _events_call(viewer, code, period.key),
-             *_tile_calls(viewer, code, period.key), _urgent_call(viewer, code),
+             *(call for _, call in _tile_calls(viewer, code, period.key, kpis.tile_ids(code))),
+             _urgent_call(viewer, code),
              _progress_call(viewer, code, period.key), _trend_call(viewer, code, period.key, indicator_id)]
     return [_PREFETCH.submit(_value, call) for call in calls]
 
