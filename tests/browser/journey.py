@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from tests.browser.conftest import ARTIFACTS, login, second_factor
+from tests.browser.conftest import ARTIFACTS, login, open_sign_in_form, second_factor
 
 SHOTS = ARTIFACTS / "journeys"
 PASSWORD = "Demo@2026!"  # auth.demo.DEMO_PASSWORD, as README lists the demo accounts
@@ -234,8 +234,7 @@ class Journey:
         if at is None:
             login(self.page, self.base_url, username)
         else:
-            self.page.goto(at)
-            self.page.wait_for_selector("input[name=username]")
+            open_sign_in_form(self.page, at, self.base_url)
             self.page.fill("input[name=username]", username)
             self.page.fill("input[name=password]", PASSWORD)
             self.page.click("button[type=submit], input[type=submit]")

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.browser.conftest import RequestLog, shot, wait_idle
+from tests.browser.conftest import RequestLog, open_sign_in_form, shot, wait_idle
 
 SIZES = {"fhd": (1920, 1080), "uhd": (3840, 2160)}
 THEMES = {"综合态势": "按期结案率", "生态环境": "空气站", "应急指挥": "应急资源"}
@@ -25,8 +25,7 @@ THEMES = {"综合态势": "按期结案率", "生态环境": "空气站", "应�
 
 def sign_in_wall(page, base_url: str) -> None:  # noqa: ANN001
     """The wall account has no menu (its only page is the wall), so no 退出登录 button to wait for."""
-    page.goto(base_url + "/")
-    page.wait_for_selector("input[name=username]")
+    open_sign_in_form(page, base_url + "/", base_url)
     page.fill("input[name=username]", "daping")
     page.fill("input[name=password]", "Demo@2026!")
     page.click("button[type=submit], input[type=submit]")
