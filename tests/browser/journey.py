@@ -42,6 +42,11 @@ NO_WEBGL = os.environ.get("JOURNEY_NO_WEBGL") == "1"
 MODE = "no_webgl" if NO_WEBGL else "webgl"
 QUIET_MS = 400
 STEP_TIMEOUT_S = 120
+# How often a wait reads the page's clock. The figures come from the page's own timestamps, so a slower poll
+# only notices the end later (≤ 0.1 s a step); every read is a round trip through the driver and the
+# renderer: polling at 25 ms cost 1.6 CPU-s per 10 s of waiting (Chromium, driver and test process
+# together), at 100 ms 0.25 — on a 2-core machine that the full suite already saturates.
+POLL_MS = 100
 # As tests/browser/conftest.py launches Chromium, plus --disable-3d-apis in the no-WebGL mode.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic", "--use-gl=swiftshader",
@@ -165,7 +170,7 @@ def wait_quiet(page, since: float | None = None, *, run: bool = True, timeout: f
         if time.time() > deadline:
             state = "run not finished" if finished is None and run else "page never quiet"
             raise TimeoutError(f"wait_quiet: {state} after {timeout:.0f}s")
-        page.wait_for_timeout(25)
+        page.wait_for_timeout(POLL_MS)
     end = max(last_change, finished or 0.0)
     sent = runs.first_send_after(t_action)
     return {"ms": round(max(0.0, end - t_action) * 1000, 1),
@@ -274,7 +279,7 @@ class Journey:
                 quiet = clock["now"] - max(clock["mutation"], clock["busy"]) > 2 * QUIET_MS
                 if quiet and time.time() - t_tap > 2:  # a long frame's report arrives after the frame
                     break
-                self.page.wait_for_timeout(50)
+                self.page.wait_for_timeout(POLL_MS)
             if self.runs.first_send_after(t_tap) is not None:
                 break
         else:
