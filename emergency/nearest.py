@@ -31,8 +31,9 @@ EARTH_RADIUS_KM = 6371.0088
 _BOX_MARGIN_RAD = 1e-12
 
 
-def haversine_km(lon0: float, lat0: float, lons, lats) -> np.ndarray:  # noqa: ANN001 - array-likes
-    """Great-circle distances (km) from one point to many."""
+def haversine_km(lon0, lat0, lons, lats) -> np.ndarray:  # noqa: ANN001 - floats or array-likes
+    """Great-circle distances (km) from one point to many, or pairwise when lon0/lat0 are arrays as long
+    as lons/lats (numpy broadcasting)."""
     lons = np.asarray(lons, dtype=float)
     lats = np.asarray(lats, dtype=float)
     lat0r = np.radians(lat0)
@@ -66,11 +67,7 @@ def min_distance_km(from_lons, from_lats, to_lons, to_lats) -> tuple[np.ndarray,
         return dist, idx
     _, idx = cKDTree(_unit_vectors(tl, tb)).query(_unit_vectors(fl, fb), k=1)
     idx = np.asarray(idx, dtype=np.int64)
-    lat0, lat1 = np.radians(fb), np.radians(tb[idx])
-    s_dlat = np.sin((lat1 - lat0) / 2.0)
-    s_dlon = np.sin((np.radians(tl[idx]) - np.radians(fl)) / 2.0)
-    a = s_dlat * s_dlat + np.cos(lat0) * np.cos(lat1) * s_dlon * s_dlon
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), idx
+    return haversine_km(fl, fb, tl[idx], tb[idx]), idx
 
 
 def bounding_box(lon: float, lat: float, radius_km: float) -> tuple[float | None, float | None, float, float]:

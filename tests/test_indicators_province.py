@@ -46,7 +46,7 @@ def test_a_province_reads_the_copies_and_gets_the_figures_of_the_fine_rows(provi
     ids = _province_ids()
     city = province_cities(3)[1]["code"]
     read = []
-    real_coarser, real_serves = sqlbuild.coarser_source, sqlbuild.rollup_serves
+    real_coarser = sqlbuild.coarser_source
 
     def spy(measures, req):  # noqa: ANN001, ANN202
         name = real_coarser(measures, req)
@@ -61,7 +61,6 @@ def test_a_province_reads_the_copies_and_gets_the_figures_of_the_fine_rows(provi
     monkeypatch.setattr(sqlbuild, "coarser_source", lambda measures, req: None)
     monkeypatch.setattr(sqlbuild, "rollup_serves", lambda form, req: False)
     from_rows = _figures(engine, ids, city)
-    monkeypatch.setattr(sqlbuild, "rollup_serves", real_serves)
     assert from_copies.keys() == from_rows.keys()
     wrong = [(k, from_copies[k], from_rows[k]) for k in from_rows
              if not all(_same(k[2], a, b) for a, b in zip(from_copies[k], from_rows[k]))]
